@@ -237,9 +237,10 @@ func (a *App) record(w *worker, typ byte, p []byte) {
 			return
 		}
 		text := string(p[1:])
-		a.srv.line(a.name, w.id, "stackctl", text)
 		if p[0] >= 2 {
 			a.srv.event(Event{Kind: EventError, App: a.name, Worker: w.id, PID: w.pid, Message: fmt.Sprintf("worker %d: %s", w.id, text)})
+		} else {
+			a.srv.line(a.name, w.id, "stackctl", text)
 		}
 	}
 }

@@ -136,7 +136,7 @@ func uwsgiDo(t testing.TB, socket, method, uri string, header http.Header, body 
 		return nil, nil, err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	req, _ := http.NewRequest(method, "http://localhost"+uri, bytes.NewReader(body))
 	req.RequestURI = uri
 	for k, vs := range header {

@@ -829,13 +829,14 @@ class Loop:
         except BadRequest as e:
             message(1, "closed a connection: malformed uwsgi packet: %s" % e)
             return
+        # The app may replace wsgi.input (wsgiref.validate does): keep ours.
+        inp = env["wsgi.input"]
         self.started(env)
         proto = env.get("SERVER_PROTOCOL")
         if proto != "HTTP/1.0":
             proto = "HTTP/1.1"
         resp = Response(fd, False, env["REQUEST_METHOD"] == "HEAD", proto)
         flags, _ = run_app(self.w.app, env, resp)
-        inp = env["wsgi.input"]
         if inp.remaining:
             inp.drain()
         self.finished(resp.code or 500, resp.body_bytes, t0, flags)
