@@ -224,4 +224,3 @@ func logText(h *harness, app string) string {
 }
 
 func logContains(h *harness, app, s string) bool { return strings.Contains(logText(h, app), s) }
-

@@ -807,8 +807,7 @@ class Loop:
                 if not data:
                     return  # connected and closed: a health probe
                 if len(data) >= 4 and (data[1] | (data[2] << 8)) > BUFFER_SIZE:
-                    message(1, "closed a connection: vars block of %d bytes exceeds buffer_size %d" % (data[1] | (data[2] << 8), BUFFER_SIZE))
-                    return
+                    break  # refused below, without waiting for the rest
                 more = os.read(fd, 65536)
                 if not more:
                     message(1, "closed a connection: truncated uwsgi packet (%d bytes)" % len(data))
@@ -823,7 +822,11 @@ class Loop:
         if data[0] != 0:
             message(1, "closed a connection: unsupported modifier1 %d" % data[0])
             return
-        end = 4 + (data[1] | (data[2] << 8))
+        size = data[1] | (data[2] << 8)
+        if size > BUFFER_SIZE:
+            message(1, "closed a connection: vars block of %d bytes exceeds buffer_size %d" % (size, BUFFER_SIZE))
+            return
+        end = 4 + size
         try:
             env, _ = environ_for(self.w.app, data, 4, end, fd, end, len(data))
         except BadRequest as e:
