@@ -130,6 +130,9 @@ func Load(path string) (*Config, error) {
 // it in errors and anchors relative paths; it should be absolute.
 func Parse(file string, data []byte) (*Config, error) {
 	c := &Config{File: file, Source: bytes.Clone(data)}
+	if errs := checkSchema(file, data); len(errs) > 0 {
+		return nil, errs
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
 		return nil, decodeErrors(file, data, err)
@@ -154,7 +157,7 @@ func decodeErrors(file string, data []byte, err error) error {
 		for i := range strict.Errors {
 			de := &strict.Errors[i]
 			line, _ := de.Position()
-			es = append(es, &Error{File: file, Line: line, Key: locateKey(pos, de.Key(), line), Msg: "unknown key" + suggest(de.Key())})
+			es = append(es, &Error{File: file, Line: line, Key: locateKey(pos, de.Key(), line), Msg: "unknown key"})
 		}
 		return es
 	}
@@ -204,32 +207,6 @@ func friendlyTypeError(msg string) string {
 		return fmt.Sprintf("wrong type: want %s, got %s", want, m[1])
 	}
 	return msg
-}
-
-// known keys per section, for "did you mean" hints on unknown keys.
-var knownKeys = map[string][]string{
-	"":        {"run_dir", "watch", "control", "proxy", "upstream", "app"},
-	"control": {"socket", "metrics", "stats"},
-	"app": {"name", "module", "chdir", "python", "workers", "threads", "socket", "socket_mode", "listen",
-		"max_requests", "max_rss", "request_timeout", "grace_period", "start_timeout", "buffer_size", "env", "pythonpath"},
-}
-
-func suggest(key []string) string {
-	if len(key) == 0 {
-		return ""
-	}
-	section := strings.Join(key[:len(key)-1], ".")
-	bad := key[len(key)-1]
-	best, bestD := "", 3
-	for _, k := range knownKeys[section] {
-		if d := editDistance(bad, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func editDistance(a, b string) int {

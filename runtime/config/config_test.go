@@ -115,6 +115,11 @@ func TestLoadErrors(t *testing.T) {
 		{"syntax error", "[[app]\nname = 1\n", []string{":1: expected ']]'"}},
 		{"bad env key", head + "env = { \"BAD-KEY\" = \"x\" }\n", []string{":5: app[0].env.BAD-KEY: invalid environment variable name"}},
 		{"two errors", "[[app]]\nname = \"a b\"\nchdir = \"app\"\n", []string{":2: app[0].name: invalid name", ":1: app[0].module: missing"}},
+		{"every schema problem at once", head + "workerz = 2\nmax_rss = \"lots\"\nthreads = \"4\"\n\n[[app]]\nname = \"b\"\nmodule = \"b\"\nchdir = \"app\"\nenv = \"X=1\"\n[control]\nsockt = \"x\"\n",
+			[]string{":5: app[0].workerz: unknown key", ":6: app[0].max_rss: invalid size", ":7: app[0].threads: wrong type: want integer, got string", ":13: app[1].env: wrong type: want table, got string", ":15: control.sockt: unknown key (did you mean \"socket\"?)"}},
+		{"array where a table is wanted", "[control]\nsocket = [\"a\"]\n", []string{":2: control.socket: wrong type: want string, got array"}},
+		{"table header for a scalar", "[run_dir]\nx = 1\n", []string{":1: run_dir: wrong type: want string, got a table"}},
+		{"single table for an array of tables", "[app]\nname = \"a\"\n", []string{":1: app: wrong type: want array, got a table"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
