@@ -172,7 +172,7 @@ func get(sock, path string) (string, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	head, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.Vars{{"REQUEST_METHOD", "GET"}, {"PATH_INFO", path}, {"SERVER_PROTOCOL", "HTTP/1.1"}})
+	head, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.VarsOf("REQUEST_METHOD", "GET", "PATH_INFO", path, "SERVER_PROTOCOL", "HTTP/1.1"))
 	c.Write(head)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {

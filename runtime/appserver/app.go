@@ -91,7 +91,7 @@ func (a *App) publishLanesLocked() {
 	var ls []*uwsgi.Lane
 	for _, s := range a.slots {
 		for _, w := range []*worker{s.cur, s.next} {
-			if w != nil && (w.state == StateIdle || w.state == StateBusy) {
+			if w != nil && w.state == StateIdle {
 				ls = append(ls, w.lanes...)
 			}
 		}
@@ -170,28 +170,13 @@ func (a *App) scheduleLocked(s *slot, delay time.Duration) {
 func (a *App) record(w *worker, typ byte, p []byte) {
 	now := time.Now()
 	switch typ {
-	case recStarted:
-		if len(p) < 1 {
-			return
-		}
-		a.mu.Lock()
-		if i := int(p[0]); i < len(w.cores) {
-			w.cores[i] = core{busy: true, since: now, request: string(p[1:])}
-			if w.state == StateIdle {
-				w.state = StateBusy
-			}
-		}
-		a.mu.Unlock()
 	case recFinished:
-		thread, status, nbytes, dur, raised, err := parseFinished(p)
+		_, status, nbytes, dur, raised, err := parseFinished(p)
 		if err != nil {
 			return
 		}
 		w.latency.Observe(dur)
 		a.mu.Lock()
-		if thread < len(w.cores) {
-			w.cores[thread] = core{}
-		}
 		w.requests++
 		w.bytesSent += nbytes
 		w.busyTime += dur
@@ -205,9 +190,6 @@ func (a *App) record(w *worker, typ byte, p []byte) {
 		}
 		if s := a.slotLocked(w.id); s != nil && (s.cur == w || s.next == w) {
 			s.requests++
-		}
-		if w.state == StateBusy && !w.anyBusy() {
-			w.state = StateIdle
 		}
 		a.mu.Unlock()
 	case recReady:
@@ -443,6 +425,8 @@ func (a *App) handleExit(w *worker, desc string) {
 		reason = desc
 	}
 	w.exitDesc = reason
+	w.board.close()
+	w.board = nil
 	delete(a.retiring, w)
 	s := a.slotLocked(w.id)
 	if s != nil && s.next == w {
@@ -527,9 +511,10 @@ func (a *App) check(now time.Time) {
 	}
 	for _, s := range a.slots {
 		w := s.cur
-		if w == nil || w.state == StateStopping {
+		if w == nil || w.state == StateStopping || w.spec.cfg.RequestTimeout <= 0 {
 			continue
 		}
+		w.board.read(w.cores)
 		if i := overdue(w.cores, now, w.spec.cfg.RequestTimeout.D()); i >= 0 {
 			a.harakiriLocked(w, w.cores[i], now)
 		}

@@ -22,8 +22,8 @@ func TestBadPackets(t *testing.T) {
 	cfg.BufferSize = 8 << 10
 	a := h.start(cfg)
 	addr := strings.TrimPrefix(cfg.Socket, "unix:")
-	valid, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.Vars{{"REQUEST_METHOD", "GET"}, {"PATH_INFO", "/"}})
-	big, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.Vars{{"HTTP_COOKIE", strings.Repeat("c", 20000)}, {"REQUEST_METHOD", "GET"}})
+	valid, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.VarsOf("REQUEST_METHOD", "GET", "PATH_INFO", "/"))
+	big, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.VarsOf("HTTP_COOKIE", strings.Repeat("c", 20000), "REQUEST_METHOD", "GET"))
 	tests := []struct {
 		name    string
 		send    []byte
@@ -38,7 +38,7 @@ func TestBadPackets(t *testing.T) {
 		{"unsupported modifier1", append([]byte{100}, valid[1:]...), false, "unsupported modifier1 100"},
 		{"HTTP instead of uwsgi", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), false, ""},
 		{"bad CONTENT_LENGTH", func() []byte {
-			b, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.Vars{{"REQUEST_METHOD", "POST"}, {"CONTENT_LENGTH", "-5"}})
+			b, _ := uwsgi.AppendPacket(nil, 0, 0, uwsgi.VarsOf("REQUEST_METHOD", "POST", "CONTENT_LENGTH", "-5"))
 			return b
 		}(), false, "bad CONTENT_LENGTH"},
 	}

@@ -111,8 +111,13 @@ func (a *App) Snapshot() AppInfo {
 		}
 	}
 	for _, w := range a.workersLocked() {
+		w.board.read(w.cores)
+		state := w.state
+		if state == StateIdle && w.anyBusy() {
+			state = StateBusy
+		}
 		wi := WorkerInfo{
-			ID: w.id, PID: w.pid, State: w.state, Requests: w.requests, Exceptions: w.exceptions,
+			ID: w.id, PID: w.pid, State: state, Requests: w.requests, Exceptions: w.exceptions,
 			BytesSent: w.bytesSent, BusyTime: w.busyTime, RSS: w.sample.RSS, VMS: w.sample.VMS,
 			CPUPercent: w.sample.CPUPercent, Threads: w.sample.Threads, FDs: w.sample.FDs,
 			StartedAt: w.started, ReadyAt: w.readyAt,

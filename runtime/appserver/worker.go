@@ -25,7 +25,6 @@ import (
 const (
 	recReady    = 'R'
 	recLoadErr  = 'E'
-	recStarted  = 'S'
 	recFinished = 'F'
 	recLimit    = 'L'
 	recMessage  = 'M'
@@ -41,6 +40,7 @@ type worker struct {
 	pid   int
 	spec  spawnSpec
 	lanes []*uwsgi.Lane
+	board *scoreboard // closed by handleExit, under the app's mu
 
 	started time.Time
 	ready   chan struct{} // closed on the ready record
@@ -59,7 +59,7 @@ type worker struct {
 	replaced   bool   // the slot no longer counts on it: do not respawn it
 	recycling  bool   // a replacement is on its way
 	loadError  string
-	cores      []core
+	cores      []core // what each thread runs, as of the last read of board
 	requests   uint64
 	exceptions uint64
 	bytesSent  uint64
@@ -89,10 +89,10 @@ type WorkerState string
 
 // Worker states.
 const (
-	StateStarting WorkerState = "starting"
-	StateIdle     WorkerState = "idle"
-	StateBusy     WorkerState = "busy"
-	StateStopping WorkerState = "stopping"
+	StateStarting WorkerState = "starting" // spawned, importing the app
+	StateIdle     WorkerState = "idle"     // ready, no request running
+	StateBusy     WorkerState = "busy"     // ready, running at least one request (snapshots only)
+	StateStopping WorkerState = "stopping" // told to stop; finishing what it has
 )
 
 // start launches the worker process. The child gets the listening socket,
@@ -137,7 +137,18 @@ func (w *worker) start() (err error) {
 		}
 	}()
 
-	extra := []*os.File{w.spec.listener, statusW}
+	board, err := newScoreboard(cfg.Threads)
+	if err != nil {
+		return err
+	}
+	w.board = board
+	defer func() {
+		if err != nil {
+			board.close()
+			w.board = nil
+		}
+	}()
+	extra := []*os.File{w.spec.listener, statusW, board.file}
 	laneFDs := make([]string, 0, cfg.Threads)
 	for i := 0; i < cfg.Threads; i++ {
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -181,6 +192,7 @@ func (w *worker) start() (err error) {
 		"STACKCTL_BUFFER_SIZE="+strconv.FormatInt(int64(cfg.BufferSize), 10),
 		"STACKCTL_LISTEN_FD=3",
 		"STACKCTL_STATUS_FD=4",
+		"STACKCTL_SCOREBOARD_FD=5",
 		"STACKCTL_LANE_FDS="+strings.Join(laneFDs, ","),
 	)
 	cmd.ExtraFiles = extra
@@ -226,9 +238,8 @@ func (w *worker) capture(r *os.File, stream string) {
 	w.app.srv.output(w.app.name, w.id, stream, r)
 }
 
-// readStatus reads the worker's status records until EOF. Under load it
-// reads in batches (a short pause after each read) so a busy worker costs
-// the master a few wake-ups a second, not one per request.
+// readStatus reads the worker's status records until EOF. The worker
+// batches them, so a busy worker wakes this goroutine a few times a second.
 func (w *worker) readStatus(f *os.File) {
 	defer close(w.readerDone)
 	defer f.Close()
@@ -248,9 +259,6 @@ func (w *worker) readStatus(f *os.File) {
 			return
 		}
 		w.app.record(w, hdr[0], payload)
-		if br.Buffered() == 0 {
-			time.Sleep(2 * time.Millisecond)
-		}
 	}
 }
 

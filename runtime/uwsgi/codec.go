@@ -232,3 +232,17 @@ func AppendPacket(dst []byte, modifier1, modifier2 uint8, vars Vars) ([]byte, er
 	}
 	return append(dst, b...), nil
 }
+
+// VarsOf builds Vars from alternating keys and values; a missing last value
+// is empty.
+func VarsOf(kv ...string) Vars {
+	vs := make(Vars, 0, (len(kv)+1)/2)
+	for i := 0; i < len(kv); i += 2 {
+		v := Var{Key: kv[i]}
+		if i+1 < len(kv) {
+			v.Value = kv[i+1]
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
