@@ -95,7 +95,7 @@ def app(environ, start_response):
     if path == "/204":
         start_response("204 No Content", [])
         return []
-    return _json(start_response, {"pid": os.getpid(), "path": path, "method": method})
+    return _json(start_response, {"pid": os.getpid(), "path": path, "method": method, "script_name": environ["SCRIPT_NAME"], "query": environ.get("QUERY_STRING", "")})
 
 
 application = validator(app)
