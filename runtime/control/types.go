@@ -116,11 +116,11 @@ type Request struct {
 type Upstream struct {
 	Name    string   `json:"name"`
 	Balance string   `json:"balance"`
-	Servers []Server `json:"servers"`
+	Servers []UpstreamServer `json:"servers"`
 }
 
-// Server is one server of an upstream.
-type Server struct {
+// UpstreamServer is one server of an upstream.
+type UpstreamServer struct {
 	Address   string    `json:"address"`
 	State     string    `json:"state"` // up, down, drain, unhealthy
 	Reason    string    `json:"reason,omitempty"`
