@@ -3,9 +3,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/stackctl/stackctl/runtime/config"
@@ -24,7 +27,11 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
 	root := newRoot()
-	err := root.Execute()
+	// ^C ends a `logs -f` or `events -f` cleanly; serve installs its own
+	// handlers for a graceful stop.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := root.ExecuteContext(ctx)
+	stop()
 	if err == nil {
 		return
 	}
@@ -68,8 +75,13 @@ embedded demo stack.`,
 		},
 	}
 	root.PersistentFlags().StringVarP(&cfgFile, "config", "c", "", "configuration file (default ./stackctl.toml, else the embedded demo)")
+	root.PersistentFlags().StringVar(&socketFlag, "socket", "", "control socket of a running stack (default: the one of the configuration)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newServe(&cfgFile), newCheck(&cfgFile), newVersion())
+	root.AddCommand(newServe(&cfgFile), newCheck(&cfgFile), newVersion(),
+		newStatus(&cfgFile), newRestart(&cfgFile), newReload(&cfgFile), newScale(&cfgFile),
+		newServerState(&cfgFile, "drain", "drain", "Stop sending new requests to an upstream server; requests in flight finish"),
+		newServerState(&cfgFile, "undrain", "up", "Send requests to a drained or downed upstream server again"),
+		newLogs(&cfgFile), newEvents(&cfgFile))
 	return root
 }
 
@@ -82,7 +94,7 @@ func loadConfig(file string) (*config.Config, error) {
 	if _, err := os.Stat("stackctl.toml"); err == nil {
 		return config.Load("stackctl.toml")
 	}
-	return config.Demo(config.DefaultRunDir("") + "-demo-app")
+	return config.Demo(config.DemoDir())
 }
 
 func newVersion() *cobra.Command {

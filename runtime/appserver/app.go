@@ -52,6 +52,7 @@ type slot struct {
 	next     *worker // a replacement being started
 	failures int     // consecutive unplanned exits
 	restarts int     // times the slot got a new process
+	crashes  int     // unplanned exits (pm2's "unstable restarts")
 	lastExit string
 	exitAt   time.Time
 	retryAt  time.Time // when a backed-off respawn is due
@@ -436,6 +437,9 @@ func (a *App) handleExit(w *worker, desc string) {
 		s.cur = nil
 		s.lastExit = reason
 		s.exitAt = now
+		if !planned {
+			s.crashes++
+		}
 		if !w.replaced && !a.stopping {
 			s.restarts++
 			a.restarts++

@@ -156,7 +156,8 @@ func (s *Server) app(name string) (*App, error) {
 }
 
 // UpdateApp applies a changed configuration to a running app (see
-// App.update for what each change costs).
+// App.update for what each change costs). The app keeps running as it was
+// if the change fails.
 func (s *Server) UpdateApp(ctx context.Context, cfg config.App) error {
 	a, err := s.app(cfg.Name)
 	if err != nil {

@@ -3,6 +3,8 @@ package appserver
 import (
 	"sort"
 	"time"
+
+	"github.com/stackctl/stackctl/runtime/stats"
 )
 
 // AppInfo is a snapshot of one app.
@@ -47,6 +49,11 @@ type WorkerInfo struct {
 	StartedAt    time.Time      `json:"started_at,omitzero"`
 	ReadyAt      time.Time      `json:"ready_at,omitzero"`
 	Latency      LatencySummary `json:"latency"`
+	// Histogram is every request duration since the process started, for
+	// windows (Sub) and merges; not serialised.
+	Histogram stats.HistogramSnapshot `json:"-"`
+	// Crashes counts the slot's unplanned exits.
+	Crashes int `json:"crashes"`
 }
 
 // RequestInfo is a request a worker thread is running.
@@ -105,7 +112,7 @@ func (a *App) Snapshot() AppInfo {
 	for _, s := range a.slots {
 		if s.cur == nil && s.next == nil {
 			info.Workers = append(info.Workers, WorkerInfo{
-				ID: s.id, State: StateStarting, SlotRequests: s.requests, Restarts: s.restarts,
+				ID: s.id, State: StateStarting, SlotRequests: s.requests, Restarts: s.restarts, Crashes: s.crashes,
 				LastExit: s.lastExit, LastExitAt: s.exitAt, RetryAt: s.retryAt,
 			})
 		}
@@ -123,7 +130,7 @@ func (a *App) Snapshot() AppInfo {
 			StartedAt: w.started, ReadyAt: w.readyAt,
 		}
 		if s := a.slotLocked(w.id); s != nil {
-			wi.SlotRequests, wi.Restarts, wi.LastExit, wi.LastExitAt = s.requests, s.restarts, s.lastExit, s.exitAt
+			wi.SlotRequests, wi.Restarts, wi.LastExit, wi.LastExitAt, wi.Crashes = s.requests, s.restarts, s.lastExit, s.exitAt, s.crashes
 			if s.cur == w && w.state != StateStarting {
 				ready++
 			}
@@ -134,6 +141,7 @@ func (a *App) Snapshot() AppInfo {
 			}
 		}
 		h := w.latency.Snapshot()
+		wi.Histogram = h
 		wi.Latency = LatencySummary{Count: h.Count(), Mean: h.Mean(), P50: h.Quantile(0.5), P99: h.Quantile(0.99), Max: h.Max()}
 		info.Workers = append(info.Workers, wi)
 	}

@@ -451,3 +451,37 @@ func (c *Config) App(name string) *App {
 
 // Line returns the line of a key path in the file, or 0.
 func (c *Config) Line(key string) int { return c.pos.line(key) }
+
+// ControlSocket returns the control socket a stack started from file
+// listens on. It reads only run_dir and control.socket, leniently, so it
+// works while the rest of the file has errors (stackctl status during an
+// edit).
+func ControlSocket(file string) (string, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return "", err
+	}
+	var partial struct {
+		RunDir  string `toml:"run_dir"`
+		Control struct {
+			Socket string `toml:"socket"`
+		} `toml:"control"`
+	}
+	if err := toml.Unmarshal(data, &partial); err != nil {
+		return "", decodeErrors(abs, data, err)
+	}
+	c := &Config{File: abs, RunDir: partial.RunDir}
+	c.Control.Socket = partial.Control.Socket
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir(abs)
+	}
+	c.RunDir = c.abs(c.RunDir)
+	if c.Control.Socket == "" {
+		return filepath.Join(c.RunDir, "control.sock"), nil
+	}
+	return c.abs(c.Control.Socket), nil
+}

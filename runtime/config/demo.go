@@ -10,6 +10,10 @@ import (
 //go:embed demo
 var demoFS embed.FS
 
+// DemoDir is where Demo writes the demo stack by default: a fixed place, so
+// `stackctl status` with no configuration finds a running demo.
+func DemoDir() string { return DefaultRunDir("") + "-demo-app" }
+
 // Demo writes the embedded demo stack (a stdlib-only WSGI app and its
 // configuration) into dir and loads it. It is what `stackctl` runs when no
 // configuration file is given.
