@@ -114,8 +114,8 @@ type Request struct {
 
 // Upstream is a pool of servers behind the proxy.
 type Upstream struct {
-	Name    string   `json:"name"`
-	Balance string   `json:"balance"`
+	Name    string           `json:"name"`
+	Balance string           `json:"balance"`
 	Servers []UpstreamServer `json:"servers"`
 }
 
