@@ -94,7 +94,9 @@ type Worker struct {
 	P99Ms      float64   `json:"p99_ms"`
 	Exceptions uint64    `json:"exceptions"`
 	TxBytes    uint64    `json:"tx_bytes"`
+	BusyMs     float64   `json:"busy_ms"` // time spent in requests (uWSGI's running_time)
 	RSSBytes   uint64    `json:"rss_bytes"`
+	VMSBytes   uint64    `json:"vms_bytes"`
 	CPUPercent float64   `json:"cpu_percent"`
 	Threads    int       `json:"threads"`
 	FDs        int       `json:"fds"`

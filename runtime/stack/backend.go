@@ -46,7 +46,7 @@ func (s *Stack) Snapshot() *control.Snapshot {
 		for _, w := range a.Workers {
 			cw := control.Worker{
 				ID: w.ID, PID: w.PID, State: string(w.State), Requests: w.Requests, Exceptions: w.Exceptions,
-				TxBytes: w.BytesSent, RSSBytes: w.RSS, CPUPercent: w.CPUPercent, Threads: int(w.Threads), FDs: int(w.FDs),
+				TxBytes: w.BytesSent, BusyMs: ms(w.BusyTime), RSSBytes: w.RSS, VMSBytes: w.VMS, CPUPercent: w.CPUPercent, Threads: int(w.Threads), FDs: int(w.FDs),
 				Restarts: w.Restarts, LastExit: w.LastExit, StartedAt: w.StartedAt, RetryAt: w.RetryAt,
 				AvgMs: ms(w.Latency.Mean), P99Ms: ms(w.Latency.P99),
 			}

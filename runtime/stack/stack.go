@@ -43,6 +43,7 @@ type Stack struct {
 	events  *stats.Events
 	apps    *appserver.Server
 	control *control.Server
+	ends    *endpoints
 	coll    *collector
 	started time.Time
 
@@ -93,6 +94,14 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Stack, error
 			return nil, err
 		}
 		s.control = cs
+	}
+	if cfg.Control.Metrics != "" || cfg.Control.Stats != "" {
+		ends, err := startEndpoints(cfg.Control.Metrics, cfg.Control.Stats, s.Snapshot)
+		if err != nil {
+			s.Stop(ctx)
+			return nil, err
+		}
+		s.ends = ends
 	}
 	s.wg.Add(1)
 	go s.tick()
@@ -188,6 +197,7 @@ func (s *Stack) Stop(ctx context.Context) error {
 	}
 	s.wg.Wait()
 	var errs []error
+	s.ends.close()
 	if s.control != nil {
 		errs = append(errs, s.control.Close())
 	}

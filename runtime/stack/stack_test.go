@@ -3,6 +3,7 @@ package stack
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -431,4 +432,82 @@ func TestNotRunning(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no stackctl is running") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func TestMetricsAndUWSGIStats(t *testing.T) {
+	dir := shortDir(t)
+	os.WriteFile(filepath.Join(dir, "hello.py"), []byte(helloApp), 0o644)
+	mport, sport := freePort(t), freePort(t)
+	text := configText(dir, 2, "hi") + fmt.Sprintf("\n[control]\nmetrics = \"127.0.0.1:%d\"\nstats = \"127.0.0.1:%d\"\n", mport, sport)
+	file := filepath.Join(dir, "stackctl.toml")
+	os.WriteFile(file, []byte(text), 0o644)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Start(context.Background(), cfg, Options{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st.WaitReady(ctx)
+	for i := 0; i < 5; i++ {
+		get(filepath.Join(dir, "hello.sock"))
+	}
+	eventually(t, 5*time.Second, "the requests counted", func() bool { return st.Snapshot().Apps[0].Requests == 5 })
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`stackctl_app_requests_total{app="hello"} 5`,
+		`stackctl_app_workers_desired{app="hello"} 2`,
+		`stackctl_app_up{app="hello"} 1`,
+		`stackctl_worker_rss_bytes{app="hello",worker="1"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", sport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := io.ReadAll(c)
+	c.Close()
+	var stats struct {
+		Workers []struct {
+			ID       int    `json:"id"`
+			PID      int    `json:"pid"`
+			Requests uint64 `json:"requests"`
+			Status   string `json:"status"`
+			App      string `json:"app"`
+		} `json:"workers"`
+	}
+	if err := json.Unmarshal(doc, &stats); err != nil || len(stats.Workers) != 2 {
+		t.Fatalf("stats document: %v\n%s", err, doc)
+	}
+	total := uint64(0)
+	for _, w := range stats.Workers {
+		total += w.Requests
+		if w.App != "hello" || w.PID == 0 || (w.Status != "idle" && w.Status != "busy") {
+			t.Errorf("stats worker %+v", w)
+		}
+	}
+	if total != 5 {
+		t.Errorf("stats requests total %d, want 5", total)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
