@@ -120,6 +120,8 @@ func (w *worker) start() (err error) {
 		outW.Close()
 		return fmt.Errorf("stderr pipe: %w", err)
 	}
+	growPipe(outR)
+	growPipe(errR)
 	childFiles := []*os.File{statusW, outW, errW}
 	parentFiles := []*os.File{statusR, outR, errR}
 	defer func() {
@@ -223,8 +225,9 @@ type LaneTag struct {
 }
 
 func growPipe(f *os.File) {
-	// Best effort: a bigger pipe lets the reader batch a busy worker's
-	// records without ever stalling it.
+	// Best effort: a bigger pipe (1 MiB, Linux's default maximum) absorbs
+	// bursts of records or output, so a busy worker does not wait for the
+	// master to read.
 	if raw, err := f.SyscallConn(); err == nil {
 		raw.Control(func(fd uintptr) {
 			syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETPIPE_SZ, 1<<20)

@@ -266,6 +266,9 @@ func newNDJSON(w http.ResponseWriter) *ndjson {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
+	if f != nil {
+		f.Flush() // the client learns the stream is open before anything happens
+	}
 	return &ndjson{w: w, enc: json.NewEncoder(w), f: f}
 }
 
