@@ -82,6 +82,10 @@ type App struct {
 
 	Env        map[string]string `toml:"env"`
 	PythonPath []string          `toml:"pythonpath"` // extra sys.path entries, relative to chdir
+	// TouchReload lists files (touch one to reload, as uWSGI's
+	// touch-reload) and directories (any .py file in them changing, for
+	// development), relative to chdir; a change chain-reloads the app.
+	TouchReload []string `toml:"touch_reload"`
 }
 
 // Defaults applied to every app.
@@ -311,6 +315,11 @@ func (a *App) setDefaults(c *Config) {
 		a.Chdir = c.dir()
 	}
 	a.Chdir = c.abs(a.Chdir)
+	for i, p := range a.TouchReload {
+		if !filepath.IsAbs(p) {
+			a.TouchReload[i] = filepath.Join(a.Chdir, p)
+		}
+	}
 	if a.Socket == "" && a.Name != "" {
 		a.Socket = "unix:" + filepath.Join(c.RunDir, a.Name+".sock")
 	} else if p, ok := strings.CutPrefix(a.Socket, "unix:"); ok {

@@ -103,8 +103,9 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Stack, error
 		}
 		s.ends = ends
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.tick()
+	go s.watchTouch()
 	s.Record(stats.Event{Kind: stats.KindConfigApplied, Source: "stackctl", Message: fmt.Sprintf("stack started from %s (%d apps)", cfg.File, len(cfg.Apps))})
 	return s, nil
 }

@@ -511,3 +511,46 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestTouchReload: touching a touch_reload file chain-reloads the app; so
+// does editing a .py file under a watched directory.
+func TestTouchReload(t *testing.T) {
+	dir := shortDir(t)
+	os.WriteFile(filepath.Join(dir, "hello.py"), []byte(helloApp), 0o644)
+	os.WriteFile(filepath.Join(dir, "reload.txt"), nil, 0o644)
+	file := filepath.Join(dir, "stackctl.toml")
+	os.WriteFile(file, []byte(configText(dir, 1, "hi")+"touch_reload = [\"reload.txt\", \".\"]\n"), 0o644)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Start(context.Background(), cfg, Options{NoControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st.WaitReady(ctx)
+	pid := func() int { return st.Snapshot().Apps[0].Workers[0].PID }
+	first := pid()
+	time.Sleep(1500 * time.Millisecond) // the watcher's first scan
+	later := time.Now().Add(2 * time.Second)
+	os.Chtimes(filepath.Join(dir, "reload.txt"), later, later)
+	eventually(t, 10*time.Second, "a reload after touching reload.txt", func() bool { p := pid(); return p != first && p != 0 })
+	second := pid()
+	eventually(t, 5*time.Second, "the reload to settle", func() bool { return len(st.Snapshot().Apps[0].Workers) == 1 })
+	time.Sleep(1200 * time.Millisecond)
+	later = later.Add(2 * time.Second)
+	os.Chtimes(filepath.Join(dir, "hello.py"), later, later)
+	eventually(t, 10*time.Second, "a reload after editing hello.py", func() bool { p := pid(); return p != second && p != 0 })
+	found := false
+	for _, e := range st.Events().Recent(100) {
+		if e.Kind == "app.touch_reload" && strings.Contains(e.Message, "hello.py changed") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no touch_reload event naming hello.py")
+	}
+}
