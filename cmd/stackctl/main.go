@@ -66,22 +66,24 @@ func newRoot() *cobra.Command {
 (static files, routes, load balancing, health checks) in front of a master
 supervising Python WSGI worker processes, and lets you operate it.
 
-With no configuration file (no -c and no ./stackctl.toml) it runs an
-embedded demo stack.`,
+Run in a terminal it starts the stack and opens the console; quitting the
+console stops the stack. With no configuration file (no -c and no
+./stackctl.toml) it runs an embedded demo stack.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServe(cmd, cfgFile)
+			return runConsole(cmd, cfgFile)
 		},
 	}
 	root.PersistentFlags().StringVarP(&cfgFile, "config", "c", "", "configuration file (default ./stackctl.toml, else the embedded demo)")
+	root.PersistentFlags().StringVar(&themeFlag, "theme", "", "console theme: dark, light, high-contrast, colorblind, mono, or a user theme (default: [console] theme)")
 	root.PersistentFlags().StringVar(&socketFlag, "socket", "", "control socket of a running stack (default: the one of the configuration)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newServe(&cfgFile), newCheck(&cfgFile), newVersion(),
 		newStatus(&cfgFile), newRestart(&cfgFile), newReload(&cfgFile), newScale(&cfgFile),
 		newServerState(&cfgFile, "drain", "drain", "Stop sending new requests to an upstream server; requests in flight finish"),
 		newServerState(&cfgFile, "undrain", "up", "Send requests to a drained or downed upstream server again"),
-		newLogs(&cfgFile), newEvents(&cfgFile))
+		newLogs(&cfgFile), newEvents(&cfgFile), newAttach(&cfgFile))
 	return root
 }
 

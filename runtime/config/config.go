@@ -30,6 +30,7 @@ type Config struct {
 	Watch bool `toml:"watch"`
 
 	Control   Control    `toml:"control"`
+	Console   Console    `toml:"console"`
 	Proxy     *Proxy     `toml:"proxy"`
 	Upstreams []Upstream `toml:"upstream"`
 	Apps      []App      `toml:"app"`
@@ -54,6 +55,13 @@ type Control struct {
 	Metrics string `toml:"metrics"`
 	// Stats is a TCP address serving uWSGI-style stats JSON; "" disables it.
 	Stats string `toml:"stats"`
+}
+
+// Console configures the terminal console.
+type Console struct {
+	// Theme is the console's theme: a built-in (dark, light,
+	// high-contrast, colorblind, mono) or a user theme file's name.
+	Theme string `toml:"theme"`
 }
 
 // App is one Python WSGI application served by a pool of worker processes.
