@@ -83,6 +83,12 @@ type Route struct {
 	Static  string   `toml:"static"`
 	Index   []string `toml:"index"`
 	Listing bool     `toml:"listing"`
+	// Precompressed serves NAME.br / NAME.gz siblings to clients that
+	// accept them (default true; nginx's gzip_static).
+	Precompressed *bool `toml:"precompressed"`
+	// CacheBytes is the memory for small files kept with prebuilt headers
+	// (default 32MiB; 0 turns the cache off).
+	CacheBytes *Size `toml:"cache_bytes"`
 	// Fallback is what a static route does for a missing file (nginx
 	// try_files): "@name" hands the request to the route of that name,
 	// "/path" serves that path instead (routed again), "=404" answers that
@@ -203,25 +209,6 @@ const (
 
 // Balance algorithms.
 var balances = []string{"round_robin", "least_conn", "ip_hash", "hash", "random_two"}
-
-func init() {
-	// Keys for "did you mean" hints; kept here, next to the schema.
-	knownKeys["proxy"] = []string{"listen", "access_log", "route", "rewrite", "max_body", "body_buffer", "temp_dir",
-		"max_header_size", "max_headers", "read_header_timeout", "body_timeout", "send_timeout", "keepalive_timeout",
-		"max_connections", "grace_period"}
-	knownKeys["proxy.route"] = []string{"name", "host", "path", "exact", "regex", "no_regex", "static", "index", "listing",
-		"fallback", "upstream", "strip_prefix", "redirect", "status", "max_body", "rewrite"}
-	knownKeys["upstream"] = []string{"name", "servers", "balance", "hash_key", "tries", "try_timeout", "retry_non_idempotent",
-		"connect_timeout", "send_timeout", "read_timeout", "max_fails", "fail_timeout", "keepalive", "queue_depth",
-		"queue_max_age", "health"}
-	knownKeys["upstream.health"] = []string{"path", "host", "interval", "timeout", "expect", "rise", "fall"}
-	rw := []string{"match", "to", "flags", "if"}
-	knownKeys["proxy.rewrite"] = rw
-	knownKeys["proxy.route.rewrite"] = rw
-	cond := []string{"test", "pattern", "flags"}
-	knownKeys["proxy.rewrite.if"] = cond
-	knownKeys["proxy.route.rewrite.if"] = cond
-}
 
 func (p *Proxy) setDefaults(c *Config) {
 	if p.AccessLog == "" {

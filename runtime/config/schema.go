@@ -256,8 +256,3 @@ func nodeName(k unstable.Kind) string {
 		return strings.ToLower(k.String())
 	}
 }
-
-// knownKeys is no longer read: "did you mean" hints come from the struct
-// tags (suggestField). It stays until code that still registers keys in it
-// is updated.
-var knownKeys = map[string][]string{}

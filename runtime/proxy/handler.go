@@ -43,6 +43,7 @@ type reqState struct {
 	path       string // decoded path, after rewrites
 	rawQuery   string
 	rewritten  bool
+	rulesEnded bool // a rule with [END] ran: no more rewrite rules for this request
 	stripped   bool
 	upPath     string // path passed upstream when rewritten or stripped
 	scriptName string
@@ -158,7 +159,7 @@ func (rs *reqState) serve() {
 			}
 		}
 		rs.route = rt
-		if rt.rewrite != nil && rt != skipRules {
+		if rt.rewrite != nil && rt != skipRules && !rs.rulesEnded {
 			before := rs.path
 			if rs.applyRewrite(rt.rewrite) {
 				return
@@ -215,6 +216,9 @@ func (rs *reqState) applyRewrite(prog *rewrite.Program) bool {
 		Method: rs.method, Host: rs.r.Host, Path: rs.path, RawQuery: rs.rawQuery, Header: rs.r.Header,
 		RemoteAddr: rs.clientIP, DocumentRoot: rs.documentRoot(),
 	})
+	if res.End {
+		rs.rulesEnded = true // [END]: no further rules, at any level
+	}
 	switch res.Kind {
 	case rewrite.Rewritten:
 		rs.setPath(res.Path, res.RawQuery)
@@ -228,11 +232,20 @@ func (rs *reqState) applyRewrite(prog *rewrite.Program) bool {
 	case rewrite.Forbidden:
 		rs.fail(http.StatusForbidden, nil)
 		return true
+	case rewrite.Status:
+		// R=4xx/5xx, or the 500 of a rule set that looped past its passes.
+		rs.fail(res.Status, nil)
+		return true
 	case rewrite.Gone:
 		rs.fail(http.StatusGone, nil)
 		return true
 	case rewrite.Proxy:
 		rs.setPath(res.Path, res.RawQuery)
+		// [P] sends the upstream a new request line (as Apache's proxy
+		// does), escaped as mod_rewrite escapes it, not as Go would.
+		// Internal rewrites keep the client's REQUEST_URI, as nginx does.
+		rs.outURL.RawPath = res.EscapedPath()
+		rs.outCopy.RequestURI = rs.outURL.RequestURI()
 		pl := rs.tab.pools[res.Upstream]
 		if pl == nil {
 			rs.fail(http.StatusBadGateway, fmt.Errorf("rewrite proxies to unknown upstream %q", res.Upstream))

@@ -395,6 +395,8 @@ def application(environ, start_response):
         return gen()
     if path == "/pid":
         body = str(os.getpid()).encode()
+    elif path.startswith("/where/"):
+        body = ("%s|%s|%s" % (path, environ.get("QUERY_STRING", ""), environ.get("REQUEST_URI", ""))).encode("latin-1")
     elif path == "/echo":
         n = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(n)

@@ -256,7 +256,17 @@ func (p *Proxy) buildRoute(b *built, t *table, i int, rc *config.Route, prog *re
 		rt.kind, rt.pattern = matchPrefix, rc.Path
 	}
 	if rc.Static != "" {
-		h, err := static.New(static.Options{Root: rc.Static, Index: rc.Index, Listing: rc.Listing})
+		opts := static.Options{Root: rc.Static, Index: rc.Index, Listing: rc.Listing}
+		if rc.Precompressed != nil && !*rc.Precompressed {
+			opts.NoPrecompressed = true
+		}
+		if rc.CacheBytes != nil {
+			opts.CacheBytes = int64(*rc.CacheBytes)
+			if opts.CacheBytes == 0 {
+				opts.CacheBytes = -1 // off
+			}
+		}
+		h, err := static.New(opts)
 		if err != nil {
 			return nil, fmt.Errorf("proxy.route[%d].static: %w", i, err)
 		}

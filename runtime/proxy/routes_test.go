@@ -200,3 +200,69 @@ func TestAccessLogDestinations(t *testing.T) {
 		t.Fatal("access_log = \"off\" still logs")
 	}
 }
+
+// TestRewriteOutcomes: what each rewrite outcome does to a request in the
+// proxy — statuses other than redirects, [END] at server level (no route
+// rule runs after it), and the escaping of a path proxied with [P].
+func TestRewriteOutcomes(t *testing.T) {
+	dir := shortDir(t)
+	writeFile(t, dir, "src/hello.py", helloApp)
+	cfg := parseConfig(t, dir, `
+run_dir = "{{DIR}}/run"
+[proxy]
+listen = ["127.0.0.1:0"]
+
+[[proxy.rewrite]]
+match = "^/unavailable$"
+to = "-"
+flags = ["R=451"]
+
+[[proxy.rewrite]]
+match = "^/ended/(.*)$"
+to = "/where/$1"
+flags = ["END"]
+
+[[proxy.rewrite]]
+match = "^/p/(.*)$"
+to = "/where/$1"
+flags = ["P=hello"]
+
+[[proxy.route]]
+path = "/where/"
+upstream = "hello"
+[[proxy.route.rewrite]]
+match = "^/where/plain/(.*)$"
+to = "/where/route-ran/$1"
+
+[[proxy.route]]
+path = "/"
+upstream = "hello"
+
+[[app]]
+name = "hello"
+module = "hello:application"
+chdir = "{{DIR}}/src"
+workers = 1
+`)
+	h := newAppHarness(t, dir)
+	h.start(t, cfg, "hello")
+	tp := startProxy(t, dir, cfg, h.apps)
+	c := newClient()
+	if resp, _ := get(t, c, "GET", tp.url("/unavailable"), nil, ""); resp.StatusCode != 451 {
+		t.Errorf("R=451: status %d", resp.StatusCode)
+	}
+	// Without [END] the route's rule runs ...
+	if _, body := get(t, c, "GET", tp.url("/where/plain/x"), nil, ""); !strings.HasPrefix(body, "/where/route-ran/x|") {
+		t.Errorf("route rule: app saw %q", body)
+	}
+	// ... after a server-level [END] it does not.
+	if _, body := get(t, c, "GET", tp.url("/ended/plain/x"), nil, ""); !strings.HasPrefix(body, "/where/plain/x|") {
+		t.Errorf("after [END]: app saw %q, want the route's rule skipped", body)
+	}
+	// [P]: the upstream gets the path escaped as mod_rewrite sends it ("!"
+	// stays, a space is %20), the query kept.
+	_, body := get(t, c, "GET", tp.url("/p/x!y%20z?q=1"), nil, "")
+	if parts := strings.Split(body, "|"); len(parts) != 3 || parts[0] != "/where/x!y z" || parts[1] != "q=1" || parts[2] != "/where/x!y%20z?q=1" {
+		t.Errorf("[P]: app saw %q, want PATH_INFO /where/x!y z, REQUEST_URI /where/x!y%%20z?q=1", body)
+	}
+}
