@@ -123,14 +123,19 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// The workers view; select worker 2 and restart it.
 	tm.press("2", "[2 Workers]")
 	tm.waitFor(fmt.Sprint(before[2]))
-	// Select worker 2: the selected row is marked with "›".
-	tm.keys("j")
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(tm.screen(), fmt.Sprintf("›   2   %d", before[2])) {
+	// Select worker 2 (the selected row is marked with "›"); a key can be
+	// lost while the console is busy, so resend it while the cursor is
+	// still on worker 1.
+	on := func(id int) bool { return strings.Contains(tm.screen(), fmt.Sprintf("›   %d   %d", id, before[id])) }
+	deadline := time.Now().Add(10 * time.Second)
+	for !on(2) {
 		if time.Now().After(deadline) {
 			t.Fatalf("worker 2 never selected:\n%s", tm.screen())
 		}
-		time.Sleep(50 * time.Millisecond)
+		if on(1) {
+			tm.keys("j")
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 	tm.keys("r")
 	tm.waitFor("printing worker 2 restarted")

@@ -49,6 +49,8 @@ type Counters struct {
 	BytesIn  uint64        `json:"bytes_in"`  // request body bytes
 	BytesOut uint64        `json:"bytes_out"` // response body bytes
 	Latency  Latency       `json:"latency"`
+	// Histogram holds every duration, for windows (Sub) and merges.
+	Histogram stats.HistogramSnapshot `json:"-"`
 }
 
 // StatusClasses counts responses by status class.
@@ -85,6 +87,7 @@ func (c *counters) snapshot() Counters {
 		BytesOut: c.bytesOut.Load(),
 		Latency: Latency{Count: h.Count(), Mean: h.Mean(), P50: h.Quantile(0.5), P90: h.Quantile(0.9),
 			P99: h.Quantile(0.99), Max: h.Max()},
+		Histogram: h,
 	}
 }
 

@@ -66,6 +66,37 @@ func (s *Stack) Snapshot() *control.Snapshot {
 		}
 		snap.Apps = append(snap.Apps, app)
 	}
+	if p := s.frontDoor(); p != nil {
+		ps := p.Snapshot()
+		snap.Proxy = control.Proxy{
+			Enabled: true, Listen: p.Addrs(), Requests: ps.Requests, Active: int(ps.Active), Conns: int(ps.Connections),
+			Status: control.Statuses{S1xx: ps.Status.X1xx, S2xx: ps.Status.X2xx, S3xx: ps.Status.X3xx, S4xx: ps.Status.X4xx, S5xx: ps.Status.X5xx},
+			RPS:    s.coll.proxy.lastRPS, P50Ms: s.coll.proxy.lastP50, P99Ms: s.coll.proxy.lastP99,
+			History: control.History{RPS: values(s.coll.proxy.rps, now), P99Ms: values(s.coll.proxy.p99, now), Errors: values(s.coll.proxy.errors, now)},
+		}
+		for _, u := range ps.Upstreams {
+			cu := control.Upstream{Name: u.Name, Balance: u.Balance}
+			for _, sv := range u.Servers {
+				cs := control.UpstreamServer{
+					Address: sv.Address, State: sv.State, Weight: sv.Weight, Backup: sv.Backup,
+					Active: int(sv.Active), Requests: sv.Requests, Fails: sv.Fails,
+				}
+				if sv.State != "up" && sv.Admin != "up" {
+					cs.Reason = "admin: " + sv.Admin
+				} else if sv.State != "up" {
+					cs.Reason = sv.Health
+				}
+				if ss := s.coll.servers[serverKey{u.Name, sv.Address}]; ss != nil {
+					cs.P99Ms = ss.lastP99
+				}
+				if sv.LastCheck != nil {
+					cs.LastCheck, cs.CheckedAt = sv.LastCheck.String(), sv.LastCheck.Time
+				}
+				cu.Servers = append(cu.Servers, cs)
+			}
+			snap.Upstreams = append(snap.Upstreams, cu)
+		}
+	}
 	s.coll.mu.Unlock()
 	for _, e := range s.events.Recent(20) {
 		snap.Events = append(snap.Events, control.WireEvent(e))
@@ -131,12 +162,26 @@ func (s *Stack) Scale(ctx context.Context, app string, n int) (string, error) {
 
 // SetServerState sets an upstream server's administrative state.
 func (s *Stack) SetServerState(upstream, server, state string) (string, error) {
-	return "", errors.New("the proxy is not running")
+	p := s.frontDoor()
+	if p == nil {
+		return "", errors.New("the proxy is not running (no [proxy] in the configuration)")
+	}
+	if err := p.SetServerState(upstream, server, state); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("upstream %s: server %s is %s", upstream, server, state), nil
 }
 
 // SetWeight sets an upstream server's weight.
 func (s *Stack) SetWeight(upstream, server string, weight int) (string, error) {
-	return "", errors.New("the proxy is not running")
+	p := s.frontDoor()
+	if p == nil {
+		return "", errors.New("the proxy is not running (no [proxy] in the configuration)")
+	}
+	if err := p.SetWeight(upstream, server, weight); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("upstream %s: server %s has weight %d", upstream, server, weight), nil
 }
 
 // ConfigText returns the running configuration's text.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stackctl/stackctl/runtime/appserver"
+	"github.com/stackctl/stackctl/runtime/proxy"
 	"github.com/stackctl/stackctl/runtime/stats"
 )
 
@@ -23,6 +24,27 @@ type collector struct {
 	mu      sync.Mutex
 	apps    map[string]*appSeries
 	workers map[workerKey]*workerSeries
+	proxy   proxySeries
+	servers map[serverKey]*serverSeries
+}
+
+type serverKey struct{ upstream, address string }
+
+// proxySeries is the front door's history.
+type proxySeries struct {
+	rps, p99, errors *stats.Series
+	reqRate, errRate stats.Rate
+	prevHist         stats.HistogramSnapshot
+	windows          []stats.HistogramSnapshot
+	lastRPS, lastP99 float64
+	lastP50          float64
+}
+
+// serverSeries is what an upstream server's p99 needs.
+type serverSeries struct {
+	prevHist stats.HistogramSnapshot
+	windows  []stats.HistogramSnapshot
+	lastP99  float64
 }
 
 type workerKey struct {
@@ -46,13 +68,34 @@ type workerSeries struct {
 }
 
 func newCollector() *collector {
-	return &collector{apps: map[string]*appSeries{}, workers: map[workerKey]*workerSeries{}}
+	return &collector{
+		apps: map[string]*appSeries{}, workers: map[workerKey]*workerSeries{}, servers: map[serverKey]*serverSeries{},
+		proxy: proxySeries{rps: stats.NewSeries(0), p99: stats.NewSeries(0), errors: stats.NewSeries(0)},
+	}
 }
 
-// collect records one second's worth of the app server's state.
-func (c *collector) collect(now time.Time, apps []appserver.AppInfo) {
+// pushWindow appends a one-second window to a ring of p99Window and returns
+// the merge of the ring.
+func pushWindow(ws *[]stats.HistogramSnapshot, w stats.HistogramSnapshot) stats.HistogramSnapshot {
+	*ws = append(*ws, w)
+	if len(*ws) > p99Window {
+		*ws = (*ws)[1:]
+	}
+	var all stats.HistogramSnapshot
+	for _, x := range *ws {
+		all = all.Merge(x)
+	}
+	return all
+}
+
+// collect records one second's worth of the stack's state; ps is nil when
+// there is no proxy.
+func (c *collector) collect(now time.Time, apps []appserver.AppInfo, ps *proxy.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ps != nil {
+		c.collectProxy(now, ps)
+	}
 	seenApps := map[string]bool{}
 	seenWorkers := map[workerKey]bool{}
 	for _, a := range apps {
@@ -100,15 +143,7 @@ func (c *collector) collect(now time.Time, apps []appserver.AppInfo) {
 		if eps, ok := as.errRate.Update(now, a.Errors); ok {
 			as.errors.Set(now, eps)
 		}
-		as.windows = append(as.windows, window)
-		if len(as.windows) > p99Window {
-			as.windows = as.windows[1:]
-		}
-		var recent stats.HistogramSnapshot
-		for _, w := range as.windows {
-			recent = recent.Merge(w)
-		}
-		as.lastP99 = ms(recent.Quantile(0.99))
+		as.lastP99 = ms(pushWindow(&as.windows, window).Quantile(0.99))
 		as.p99.Set(now, ms(window.Quantile(0.99)))
 		as.rss.Set(now, float64(rss))
 	}
@@ -120,6 +155,42 @@ func (c *collector) collect(now time.Time, apps []appserver.AppInfo) {
 	for key := range c.workers {
 		if !seenWorkers[key] && !seenApps[key.app] {
 			delete(c.workers, key)
+		}
+	}
+}
+
+func (c *collector) collectProxy(now time.Time, ps *proxy.Snapshot) {
+	px := &c.proxy
+	if rps, ok := px.reqRate.Update(now, ps.Requests); ok {
+		px.lastRPS = rps
+		px.rps.Set(now, rps)
+	}
+	if eps, ok := px.errRate.Update(now, ps.Status.X5xx); ok {
+		px.errors.Set(now, eps)
+	}
+	win := ps.Histogram.Sub(px.prevHist)
+	px.prevHist = ps.Histogram
+	recent := pushWindow(&px.windows, win)
+	px.lastP99, px.lastP50 = ms(recent.Quantile(0.99)), ms(recent.Quantile(0.5))
+	px.p99.Set(now, ms(win.Quantile(0.99)))
+	seen := map[serverKey]bool{}
+	for _, u := range ps.Upstreams {
+		for _, sv := range u.Servers {
+			k := serverKey{u.Name, sv.Address}
+			seen[k] = true
+			ss := c.servers[k]
+			if ss == nil {
+				ss = &serverSeries{}
+				c.servers[k] = ss
+			}
+			w := sv.Histogram.Sub(ss.prevHist)
+			ss.prevHist = sv.Histogram
+			ss.lastP99 = ms(pushWindow(&ss.windows, w).Quantile(0.99))
+		}
+	}
+	for k := range c.servers {
+		if !seen[k] {
+			delete(c.servers, k)
 		}
 	}
 }

@@ -7,8 +7,10 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,6 +23,7 @@ import (
 	"github.com/stackctl/stackctl/runtime/config"
 	"github.com/stackctl/stackctl/runtime/control"
 	"github.com/stackctl/stackctl/runtime/logs"
+	"github.com/stackctl/stackctl/runtime/proxy"
 	"github.com/stackctl/stackctl/runtime/stats"
 )
 
@@ -34,6 +37,9 @@ type Options struct {
 	LogLines int
 	// NoControl skips the control socket (tests of the runtime alone).
 	NoControl bool
+	// Logger receives the proxy's error log (upstream failures, in the
+	// spirit of nginx's error.log); nil discards it.
+	Logger *slog.Logger
 }
 
 // Stack is one running configuration.
@@ -42,6 +48,7 @@ type Stack struct {
 	logs    *logs.Store
 	events  *stats.Events
 	apps    *appserver.Server
+	proxy   *proxy.Proxy // nil when the configuration has no [proxy]
 	control *control.Server
 	ends    *endpoints
 	coll    *collector
@@ -87,6 +94,15 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Stack, error
 			return nil, err
 		}
 	}
+	// The proxy comes after the apps: its app: servers are their lanes.
+	if cfg.Proxy != nil {
+		p, err := proxy.New(cfg, s.proxyOptions())
+		if err != nil {
+			s.Stop(ctx)
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		s.proxy = p
+	}
 	if !opts.NoControl {
 		cs, err := control.Listen(cfg.Control.Socket, s)
 		if err != nil {
@@ -120,8 +136,27 @@ func (s *Stack) tick() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			s.coll.collect(now, s.apps.Snapshot())
+			var ps *proxy.Snapshot
+			if p := s.frontDoor(); p != nil {
+				snap := p.Snapshot()
+				ps = &snap
+			}
+			s.coll.collect(now, s.apps.Snapshot(), ps)
 		}
+	}
+}
+
+func (s *Stack) proxyOptions() proxy.Options {
+	return proxy.Options{
+		Apps: func(name string) proxy.LaneSource {
+			if a := s.apps.App(name); a != nil {
+				return a
+			}
+			return nil
+		},
+		Logs:    s.logs,
+		OnEvent: s.Record,
+		Logger:  s.opts.Logger,
 	}
 }
 
@@ -179,8 +214,21 @@ func (s *Stack) Events() *stats.Events { return s.events }
 // Log returns a log buffer by source.
 func (s *Stack) Log(source string) (*logs.Buffer, bool) { return s.logs.Lookup(source) }
 
+// frontDoor returns the running proxy, or nil.
+func (s *Stack) frontDoor() *proxy.Proxy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proxy
+}
+
 // ReopenLogs reopens every log file (after logrotate moved them).
-func (s *Stack) ReopenLogs() error { return s.logs.ReopenAll() }
+func (s *Stack) ReopenLogs() error {
+	err := s.logs.ReopenAll()
+	if p := s.frontDoor(); p != nil {
+		err = errors.Join(err, p.ReopenLogs())
+	}
+	return err
+}
 
 // Stop stops the stack gracefully: workers finish their requests in flight;
 // whatever outlives ctx is killed. No process or goroutine of the stack
@@ -201,6 +249,11 @@ func (s *Stack) Stop(ctx context.Context) error {
 	s.ends.close()
 	if s.control != nil {
 		errs = append(errs, s.control.Close())
+	}
+	// The front door closes first: in-flight requests finish on workers
+	// that are still there.
+	if p := s.frontDoor(); p != nil {
+		errs = append(errs, p.Close(ctx))
 	}
 	if s.apps != nil {
 		errs = append(errs, s.apps.Close(ctx))
@@ -250,6 +303,13 @@ func (s *Stack) Apply(ctx context.Context, cfg *config.Config) ([]string, error)
 		}
 		changes = append(changes, "app "+ac.Name+": "+what)
 	}
+	// The proxy's new routes and upstreams, after the apps they may name
+	// and before the apps they no longer name stop.
+	if perr := s.applyProxy(old, cfg); perr != nil {
+		errs = append(errs, perr)
+	} else if what := describeProxyChange(old, cfg); what != "" {
+		changes = append(changes, what)
+	}
 	for _, ac := range old.Apps {
 		if cfg.App(ac.Name) == nil {
 			if err := s.apps.RemoveApp(ctx, ac.Name); err != nil {
@@ -273,6 +333,54 @@ func (s *Stack) Apply(ctx context.Context, cfg *config.Config) ([]string, error)
 	}
 	s.Record(stats.Event{Kind: stats.KindConfigApplied, Source: "stackctl", Message: msg})
 	return changes, nil
+}
+
+// applyProxy starts, swaps or stops the proxy for cfg.
+func (s *Stack) applyProxy(old, cfg *config.Config) error {
+	p := s.frontDoor()
+	switch {
+	case p == nil && cfg.Proxy == nil:
+		return nil
+	case p == nil:
+		np, err := proxy.New(cfg, s.proxyOptions())
+		if err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+		s.mu.Lock()
+		s.proxy = np
+		s.mu.Unlock()
+		return nil
+	case cfg.Proxy == nil:
+		s.mu.Lock()
+		s.proxy = nil
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return p.Close(ctx)
+	default:
+		if err := p.Apply(cfg); err != nil {
+			return fmt.Errorf("proxy: %w", err)
+		}
+		return nil
+	}
+}
+
+// describeProxyChange says what changed in the proxy's configuration.
+func describeProxyChange(old, cfg *config.Config) string {
+	switch {
+	case old.Proxy == nil && cfg.Proxy == nil:
+		return ""
+	case old.Proxy == nil:
+		return "proxy: started on " + strings.Join(cfg.Proxy.Listen, ", ")
+	case cfg.Proxy == nil:
+		return "proxy: stopped"
+	}
+	a, _ := json.Marshal([]any{old.Proxy, old.Upstreams})
+	b, _ := json.Marshal([]any{cfg.Proxy, cfg.Upstreams})
+	if string(a) == string(b) {
+		return ""
+	}
+	return "proxy: routes, upstreams and listeners swapped"
 }
 
 // describeAppChange says what applying new to an app running old costs, or

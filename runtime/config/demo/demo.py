@@ -49,6 +49,7 @@ def application(environ, start_response):
         return _text(start_response, "ok\n")
     page = f"""<!doctype html>
 <title>stackctl demo</title>
+<link rel="stylesheet" href="/static/style.css">
 <h1>Hello from worker {html.escape(WORKER)}</h1>
 <p>pid {os.getpid()}, Python {sys.version.split()[0]}, served at {time.strftime('%H:%M:%S')}.</p>
 <ul>
