@@ -97,17 +97,30 @@ EOF
   start_bg nginx nginx -c "$d/nginx.conf" -p "$d"
 }
 
-# run_wrk URL prints "REQS P99MS ERRORS" for one wrk run.
-run_wrk() {
+# wrk_out URL runs wrk once and prints its output (kept in wrk.log too).
+wrk_out() {
   local out
   out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency "$1" 2>&1)
   echo "$out" >>"$BENCH_DIR/wrk.log"
-  local rps p99 errs
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
-  errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) {gsub(",","",$i); s+=$i}} END {print s+0}')
-  echo "${rps:-0} ${p99:-0} ${errs:-0}"
+  echo "$out"
 }
+
+# wrk_parse reads wrk output on stdin and prints "REQS P50MS P99MS ERRORS".
+wrk_parse() {
+  awk '
+    function ms(v) { if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 } if (v ~ /ms$/) { sub(/ms/, "", v); return v } if (v ~ /s$/) { sub(/s/, "", v); return v * 1000 } return v }
+    /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /Non-2xx|Socket errors/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) { gsub(",", "", $i); errs += $i } }
+    END { printf "%s %s %s %d\n", rps + 0, p50 + 0, p99 + 0, errs }'
+}
+
+# run_wrk URL prints "REQS P99MS ERRORS" for one wrk run.
+run_wrk() { wrk_out "$1" | wrk_parse | awk '{print $1, $3, $4}'; }
+
+# run_wrk_full URL prints "REQS P50MS P99MS ERRORS".
+run_wrk_full() { wrk_out "$1" | wrk_parse; }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 

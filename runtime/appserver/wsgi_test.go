@@ -61,7 +61,8 @@ func laneDoHeader(ctx context.Context, l *uwsgi.Lane, method, uri string, header
 		req.Header[k] = vs
 	}
 	var e uwsgi.Encoder
-	if err := uwsgi.EncodeRequest(&e, req, &uwsgi.RequestInfo{RemoteAddr: "127.0.0.1", RemotePort: "1", ServerName: "localhost", ServerPort: "80", ContentLength: int64(len(body))}); err != nil {
+	// The encoding stackctl's proxy uses on lanes.
+	if err := uwsgi.EncodeRequest(&e, req, &uwsgi.RequestInfo{RemoteAddr: "127.0.0.1", RemotePort: "1", ServerName: "localhost", ServerPort: "80", ContentLength: int64(len(body)), SplitVars: true}); err != nil {
 		return nil, nil, err
 	}
 	head, _ := e.Bytes()

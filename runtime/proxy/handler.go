@@ -52,18 +52,20 @@ type reqState struct {
 	route      *route
 	active     *route // the route counted active
 
-	body     reqBody
-	enc      uwsgi.Encoder
-	headOK   bool
-	info     uwsgi.RequestInfo
-	outCopy  http.Request
-	outURL   url.URL
-	dctx     deadlineCtx
-	fwd      [2]string  // X-Forwarded-For and -Host values
-	resp     upResponse // the response head, for transports that build one
-	laneBody laneBody
-	connBody connBody
-	wbuf     []byte // a one-shot request's head and body, for one write
+	body       reqBody
+	enc        uwsgi.Encoder // the vars for stock uwsgi servers
+	headOK     bool
+	laneEnc    uwsgi.Encoder // the vars for our own workers' lanes
+	laneHeadOK bool
+	info       uwsgi.RequestInfo
+	outCopy    http.Request
+	outURL     url.URL
+	dctx       deadlineCtx
+	fwd        [2]string  // X-Forwarded-For and -Host values
+	resp       upResponse // the response head, for transports that build one
+	laneBody   laneBody
+	connBody   connBody
+	wbuf       []byte // a one-shot request's head and body, for one write
 
 	tries        []upstreamTry
 	line         []byte
@@ -116,8 +118,8 @@ func (rs *reqState) reset() {
 	if cap(wbuf) > 64<<10+4096 {
 		wbuf = nil
 	}
-	enc := rs.enc
-	*rs = reqState{tries: tries, line: line, enc: enc, wbuf: wbuf}
+	enc, laneEnc := rs.enc, rs.laneEnc
+	*rs = reqState{tries: tries, line: line, enc: enc, laneEnc: laneEnc, wbuf: wbuf}
 }
 
 // splitAddr splits "ip:port" without allocating.
@@ -514,11 +516,16 @@ func (rs *reqState) setForwarded() {
 
 var forwardedHTTP = []string{"http"}
 
-// uwsgiHead encodes the request's uwsgi vars once; every attempt reuses
-// them.
-func (rs *reqState) uwsgiHead() ([]byte, error) {
-	if rs.headOK {
-		return rs.enc.Bytes()
+// uwsgiHead encodes the request's uwsgi vars once per encoding; every
+// attempt reuses them. lane selects the encoding for our own workers' lanes
+// (uwsgi.SplitVars); stock uwsgi servers get the standard one.
+func (rs *reqState) uwsgiHead(lane bool) ([]byte, error) {
+	enc, ok := &rs.enc, &rs.headOK
+	if lane {
+		enc, ok = &rs.laneEnc, &rs.laneHeadOK
+	}
+	if *ok {
+		return enc.Bytes()
 	}
 	name := normalizeHost(rs.r.Host)
 	if name == "" {
@@ -528,6 +535,7 @@ func (rs *reqState) uwsgiHead() ([]byte, error) {
 		RemoteAddr: rs.clientIP, RemotePort: rs.clientPort,
 		ServerName: name, ServerPort: rs.lh.port,
 		ContentLength: rs.body.size,
+		SplitVars:     lane,
 	}
 	if rs.rewritten || rs.stripped {
 		rs.info.PathInfo = rs.upPath
@@ -535,11 +543,11 @@ func (rs *reqState) uwsgiHead() ([]byte, error) {
 	if rs.stripped {
 		rs.info.ScriptName = rs.scriptName
 	}
-	if err := uwsgi.EncodeRequest(&rs.enc, rs.out, &rs.info); err != nil {
+	if err := uwsgi.EncodeRequest(enc, rs.out, &rs.info); err != nil {
 		return nil, fmt.Errorf("encode uwsgi request: %w", err)
 	}
-	rs.headOK = true
-	return rs.enc.Bytes()
+	*ok = true
+	return enc.Bytes()
 }
 
 // respond streams a server's response to the client and accounts for it.

@@ -343,7 +343,7 @@ func (t *laneTransport) roundTrip(ctx context.Context, rs *reqState, pl *pool) (
 	now := time.Now()
 	deadline := now.Add(pl.cfg.ConnectTimeout.D())
 	idleOnly := rs.body.size > largeBody
-	head, err := rs.uwsgiHead()
+	head, err := rs.uwsgiHead(true)
 	if err != nil {
 		return nil, &upError{err: err, health: false}
 	}

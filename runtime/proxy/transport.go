@@ -81,7 +81,7 @@ func (t *uwsgiTransport) dial(ctx context.Context, timeout time.Duration) (upCon
 }
 
 func (t *uwsgiTransport) roundTrip(ctx context.Context, rs *reqState, pl *pool) (*upResponse, error) {
-	head, err := rs.uwsgiHead()
+	head, err := rs.uwsgiHead(false)
 	if err != nil {
 		return nil, &upError{err: err}
 	}

@@ -230,3 +230,60 @@ func BenchmarkReadPacket(b *testing.B) {
 		}
 	}
 }
+
+func TestSplitVars(t *testing.T) {
+	vars := VarsOf("REQUEST_METHOD", "GET", "QUERY_STRING", "", "HTTP_X", "a=b; c", "PATH_INFO", "/caf\xc3\xa9")
+	head, err := AppendPacket(nil, 0, SplitVars, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(head, []byte("REQUEST_METHOD\x00GET\x00QUERY_STRING\x00\x00HTTP_X")) {
+		t.Fatalf("split encoding: %q", head)
+	}
+	p, err := ReadPacket(bytes.NewReader(head), 0)
+	if err != nil || p.Modifier2 != SplitVars || len(p.Vars) != len(vars) {
+		t.Fatalf("ReadPacket: %+v %v", p, err)
+	}
+	for i := range vars {
+		if p.Vars[i] != vars[i] {
+			t.Errorf("var %d = %q", i, p.Vars[i])
+		}
+	}
+	if _, err := ParseSplitVars([]byte("A\x00b\x00C")); !errors.Is(err, ErrMalformed) {
+		t.Errorf("odd field count: %v", err)
+	}
+	if _, err := ParseSplitVars([]byte("\x00b")); !errors.Is(err, ErrMalformed) {
+		t.Errorf("empty key: %v", err)
+	}
+	var e Encoder
+	e.Reset(0, SplitVars)
+	e.Add("K", "a\x00b")
+	if _, err := e.Bytes(); !errors.Is(err, ErrNUL) {
+		t.Errorf("a NUL in split encoding: %v", err)
+	}
+}
+
+// TestEncodeRequestSplitFallsBack: a request that cannot use the split
+// encoding (a decoded path with a NUL) is sent length-prefixed instead.
+func TestEncodeRequestSplitFallsBack(t *testing.T) {
+	var e Encoder
+	r := httptest.NewRequest("GET", "/a", nil)
+	if err := EncodeRequest(&e, r, &RequestInfo{SplitVars: true, ContentLength: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := e.Bytes(); b[3] != SplitVars {
+		t.Fatalf("modifier2 = %d, want SplitVars", b[3])
+	}
+	r = httptest.NewRequest("GET", "/a%00b", nil)
+	if err := EncodeRequest(&e, r, &RequestInfo{SplitVars: true, ContentLength: -1}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.Bytes()
+	p, err := ReadPacket(bytes.NewReader(b), 0)
+	if err != nil || b[3] != 0 {
+		t.Fatalf("fallback: modifier2 %d, %v", b[3], err)
+	}
+	if v, _ := p.Vars.Get("PATH_INFO"); v != "/a\x00b" {
+		t.Errorf("PATH_INFO = %q", v)
+	}
+}

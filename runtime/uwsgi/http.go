@@ -1,6 +1,7 @@
 package uwsgi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ type RequestInfo struct {
 	DocumentRoot         string
 	// ContentLength is the body length to declare; -1 means r.ContentLength.
 	ContentLength int64
+	// SplitVars asks for the NUL-separated vars encoding (for a lane to our
+	// own workers); a request that cannot use it is encoded normally.
+	SplitVars bool
 }
 
 // EncodeRequest resets e and encodes the vars for r the way nginx's stock
@@ -31,7 +35,16 @@ type RequestInfo struct {
 // var, and headers whose names contain '_' are dropped, as nginx does by
 // default, so "X_Real_IP" cannot pose as "X-Real-IP".
 func EncodeRequest(e *Encoder, r *http.Request, info *RequestInfo) error {
-	e.Reset(0, 0)
+	if info.SplitVars {
+		if err := encodeRequest(e, r, info, SplitVars); !errors.Is(err, ErrNUL) {
+			return err
+		}
+	}
+	return encodeRequest(e, r, info, 0)
+}
+
+func encodeRequest(e *Encoder, r *http.Request, info *RequestInfo, modifier2 uint8) error {
+	e.Reset(0, modifier2)
 	e.Add("QUERY_STRING", r.URL.RawQuery)
 	e.Add("REQUEST_METHOD", r.Method)
 	e.Add("CONTENT_TYPE", r.Header.Get("Content-Type"))

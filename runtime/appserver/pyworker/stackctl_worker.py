@@ -52,6 +52,10 @@ _sb_head = struct.Struct("<QH").pack_into
 _sb_seq = struct.Struct("<Q").pack_into
 _monotonic_ns = time.monotonic_ns
 
+# Reads ask for at most 64 KiB: a bigger buffer is above glibc's mmap
+# threshold, and every read would cost mmap, mremap and munmap.
+READ_SIZE = 65536
+
 STATUS_FD = int(os.environ["STACKCTL_STATUS_FD"])
 LISTEN_FD = int(os.environ.get("STACKCTL_LISTEN_FD", "-1"))
 LANE_FDS = [int(x) for x in os.environ.get("STACKCTL_LANE_FDS", "").split(",") if x]
@@ -124,10 +128,10 @@ class Input:
         if self.remaining <= 0:
             return False
         try:
-            data = os.read(self.fd, min(self.remaining, 262144))
+            data = os.read(self.fd, min(self.remaining, READ_SIZE))
         except BlockingIOError:
             select.select([self.fd], [], [], 60)
-            data = os.read(self.fd, min(self.remaining, 262144))
+            data = os.read(self.fd, min(self.remaining, READ_SIZE))
         if not data:
             raise IOError("client closed the connection before sending the whole body")
         self.remaining -= len(data)
@@ -193,7 +197,7 @@ class Input:
         self.pos = len(self.buf)
         while self.remaining > 0:
             try:
-                data = os.read(self.fd, min(self.remaining, 262144))
+                data = os.read(self.fd, min(self.remaining, READ_SIZE))
             except BlockingIOError:
                 if not select.select([self.fd], [], [], 60)[0]:
                     return False
@@ -265,6 +269,16 @@ def parse_vars(data, start, end):
     return env
 
 
+def parse_split_vars(data, start, end):
+    """Decode a vars block in stackctl's lane encoding (modifier2 = 1):
+    NUL-separated keys and values, one C-level split for the whole block."""
+    parts = data[start:end].decode("latin-1").split("\x00")
+    if len(parts) & 1:
+        raise BadRequest("odd number of NUL-separated fields")
+    it = iter(parts)
+    return dict(zip(it, it))
+
+
 def _join_repeated(s, d, n):
     env = {}
     pos = 0
@@ -312,11 +326,14 @@ class App:
         }
 
 
-def environ_for(app, data, start, end, fd, body_start, body_end):
+def environ_for(app, data, start, end, fd, body_start, body_end, split=False):
     """Build the environ for a request whose vars are data[start:end] and
-    whose body starts at data[body_start:body_end] (what arrived so far)."""
+    whose body starts at data[body_start:body_end] (what arrived so far);
+    split selects the lane encoding of the vars."""
     env = app.base.copy()
-    env.update(parse_vars(data, start, end))
+    env.update(parse_split_vars(data, start, end) if split else parse_vars(data, start, end))
+    if "REQUEST_METHOD" not in env:
+        raise BadRequest("no REQUEST_METHOD")
     cl = env.get("CONTENT_LENGTH")
     if cl:
         try:
@@ -747,7 +764,7 @@ class Loop:
 
     def read_lane(self):
         try:
-            data = os.read(self.lane, 262144)
+            data = os.read(self.lane, READ_SIZE)
         except BlockingIOError:
             return
         except OSError:
@@ -790,7 +807,7 @@ class Loop:
             return False
         t0 = _monotonic_ns()
         try:
-            env, consumed = environ_for(self.w.app, buf, off + 4, end, self.lane, end, n)
+            env, consumed = environ_for(self.w.app, buf, off + 4, end, self.lane, end, n, buf[off + 3] == 1)
         except BadRequest as e:
             self.lane_fail(str(e))
             return True
