@@ -160,6 +160,11 @@ type Upstream struct {
 	// queueing behind one that has already run this long.
 	QueueDepth  int      `toml:"queue_depth"`
 	QueueMaxAge Duration `toml:"queue_max_age"`
+	// RequeueAfter: a GET, HEAD or OPTIONS queued behind another request on
+	// a worker lane, and still waiting this long (the request ahead turned
+	// out slow), is sent to another worker; the first copy's answer is
+	// discarded. Nil means DefaultRequeueAfter; 0 turns it off.
+	RequeueAfter *Duration `toml:"requeue_after"`
 
 	// Health configures active health checks; nil disables them.
 	Health *Health `toml:"health"`
@@ -200,6 +205,7 @@ const (
 	DefaultKeepalive      = 32
 	DefaultQueueDepth     = 8
 	DefaultQueueMaxAge    = Duration(20 * time.Millisecond)
+	DefaultRequeueAfter   = Duration(100 * time.Millisecond)
 
 	DefaultHealthInterval = Duration(5 * time.Second)
 	DefaultHealthTimeout  = Duration(2 * time.Second)
@@ -291,6 +297,10 @@ func (u *Upstream) setDefaults() {
 	}
 	if u.QueueDepth == 0 {
 		u.QueueDepth = DefaultQueueDepth
+	}
+	if u.RequeueAfter == nil {
+		d := DefaultRequeueAfter
+		u.RequeueAfter = &d
 	}
 	if u.QueueMaxAge == 0 {
 		u.QueueMaxAge = DefaultQueueMaxAge

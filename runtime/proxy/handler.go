@@ -44,6 +44,7 @@ type reqState struct {
 	rawQuery   string
 	rewritten  bool
 	rulesEnded bool // a rule with [END] ran: no more rewrite rules for this request
+	requeued   int  // times the request was moved off a lane where it waited
 	stripped   bool
 	upPath     string // path passed upstream when rewritten or stripped
 	scriptName string

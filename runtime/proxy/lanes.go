@@ -138,7 +138,7 @@ func (ls *laneState) usable() bool {
 // pick claims a lane for one request, or returns nil when none qualifies.
 // idleOnly restricts it to idle lanes (for large request bodies, which
 // should not sit in a busy worker's socket).
-func (g *laneGroup) pick(v *laneView, depth int, maxAge time.Duration, idleOnly bool) *laneState {
+func (g *laneGroup) pick(v *laneView, depth int, maxAge time.Duration, idleOnly bool, avoid *laneState) *laneState {
 	n := len(v.lanes)
 	if n == 0 {
 		return nil
@@ -158,7 +158,7 @@ func (g *laneGroup) pick(v *laneView, depth int, maxAge time.Duration, idleOnly 
 		var best *laneState
 		var bestAge time.Duration
 		for _, ls := range v.lanes {
-			if ls.inflight.Load() >= int32(depth) || !ls.usable() {
+			if ls == avoid || ls.inflight.Load() >= int32(depth) || !ls.usable() {
 				continue
 			}
 			age := ls.lane.OldestAge(now)
@@ -190,10 +190,11 @@ var errNoLane = errors.New("no worker lane free")
 
 // acquire claims a lane, waiting until deadline (or ctx's end) for one to
 // free up. Waiters are served first come, first served: a release hands
-// its capacity to the oldest waiter only (no thundering herd).
-func (g *laneGroup) acquire(ctx context.Context, deadline time.Time, depth int, maxAge time.Duration, idleOnly bool) (*laneState, error) {
+// its capacity to the oldest waiter only (no thundering herd). A request
+// never queues on avoid (the lane it was just requeued from).
+func (g *laneGroup) acquire(ctx context.Context, deadline time.Time, depth int, maxAge time.Duration, idleOnly bool, avoid *laneState) (*laneState, error) {
 	v := g.current()
-	if ls := g.pick(v, depth, maxAge, idleOnly); ls != nil {
+	if ls := g.pick(v, depth, maxAge, idleOnly, avoid); ls != nil {
 		return ls, nil
 	}
 	ch := waitChanPool.Get().(chan struct{})
@@ -210,7 +211,7 @@ func (g *laneGroup) acquire(ctx context.Context, deadline time.Time, depth int, 
 		// Look again now that a release will wake us: one may have
 		// happened between the pick and the registration.
 		v = g.current()
-		if ls := g.pick(v, depth, maxAge, idleOnly); ls != nil {
+		if ls := g.pick(v, depth, maxAge, idleOnly, avoid); ls != nil {
 			g.leave(ch)
 			return ls, nil
 		}
@@ -228,7 +229,7 @@ func (g *laneGroup) acquire(ctx context.Context, deadline time.Time, depth int, 
 			// newcomer have taken the capacity first, we queue again at
 			// the front.
 			front = true
-			if ls := g.pick(g.current(), depth, maxAge, idleOnly); ls != nil {
+			if ls := g.pick(g.current(), depth, maxAge, idleOnly, avoid); ls != nil {
 				return ls, nil
 			}
 			continue
@@ -348,8 +349,9 @@ func (t *laneTransport) roundTrip(ctx context.Context, rs *reqState, pl *pool) (
 		return nil, &upError{err: err, health: false}
 	}
 	maybeResent := false
+	var avoid *laneState
 	for resends := 0; ; resends++ {
-		ls, err := t.g.acquire(ctx, deadline, pl.cfg.QueueDepth, pl.cfg.QueueMaxAge.D(), idleOnly)
+		ls, err := t.g.acquire(ctx, deadline, pl.cfg.QueueDepth, pl.cfg.QueueMaxAge.D(), idleOnly, avoid)
 		if err != nil {
 			return nil, classify(err, false)
 		}
@@ -362,7 +364,16 @@ func (t *laneTransport) roundTrip(ctx context.Context, rs *reqState, pl *pool) (
 		// a client that left would only discard the answer, and watching
 		// for that costs the engine a syscall per request.
 		rs.dctx = deadlineCtx{deadline: time.Now().Add(pl.cfg.ReadTimeout.D())}
-		resp, err := ls.lane.Do(&rs.dctx, head, rs.body.reader(), rs.isHead)
+		resp, err := t.do(rs, ls, head, pl)
+		if errors.Is(err, errRequeued) {
+			// Queued behind a request that turned out slow: the copy left
+			// on that lane runs later and its answer is discarded; try
+			// again where no slow request is ahead.
+			t.g.release(ls)
+			rs.requeued++
+			avoid = ls
+			continue
+		}
 		if err == nil {
 			b := &rs.laneBody
 			b.body, b.g, b.ls = resp.Body, t.g, ls
@@ -384,6 +395,41 @@ func (t *laneTransport) roundTrip(ctx context.Context, rs *reqState, pl *pool) (
 		ue.err = fmt.Errorf("%s: %w", ls.addr, err)
 		return nil, ue
 	}
+}
+
+// errRequeued marks a request taken off a lane where it waited too long.
+var errRequeued = errors.New("requeued")
+
+// do sends one request over a lane. A safe request (GET, HEAD, OPTIONS)
+// queued behind others, when the upstream allows requeueing, waits at most
+// requeue_after for its turn: the request ahead of it can turn out slow
+// after it was queued, and another worker may be free by then. Only the
+// wait for the turn is bounded; once the worker answers, the response is
+// read as usual.
+func (t *laneTransport) do(rs *reqState, ls *laneState, head []byte, pl *pool) (*uwsgi.Response, error) {
+	after := pl.cfg.RequeueAfter.D()
+	if after <= 0 || ls.inflight.Load() <= 1 || !safeMethod(rs.method) || rs.requeued >= maxRequeues {
+		return ls.lane.Do(&rs.dctx, head, rs.body.reader(), rs.isHead)
+	}
+	ctx, cancel := context.WithCancel(&rs.dctx)
+	defer cancel()
+	var fired atomic.Bool
+	timer := time.AfterFunc(after, func() { fired.Store(true); cancel() })
+	defer timer.Stop()
+	resp, err := ls.lane.Do(ctx, head, rs.body.reader(), rs.isHead)
+	if err != nil && fired.Load() && errors.Is(err, context.Canceled) {
+		return nil, errRequeued
+	}
+	return resp, err
+}
+
+// maxRequeues bounds how often one request moves between lanes.
+const maxRequeues = 3
+
+// safeMethod reports whether running a request twice is harmless (RFC
+// 9110's safe methods): a requeued request's first copy still runs.
+func safeMethod(m string) bool {
+	return m == "GET" || m == "HEAD" || m == "OPTIONS"
 }
 
 // laneBody is a lane response body: closing it hands the lane on and

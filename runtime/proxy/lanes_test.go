@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -284,4 +285,75 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 		w.code = 200
 	}
 	return len(b), nil
+}
+
+// TestRequeueFromSlowLane: a GET queued behind a request that turns out
+// slow moves to another worker after requeue_after, instead of waiting for
+// the slow one; a POST (not safe to run twice) stays where it is.
+func TestRequeueFromSlowLane(t *testing.T) {
+	// A long queue_max_age makes the request queue behind the young slow
+	// one deterministically.
+	dir := shortDir(t)
+	writeFile(t, dir, "src/hello.py", helloApp)
+	cfg := parseConfig(t, dir, `
+run_dir = "{{DIR}}/run"
+[proxy]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+[[proxy.route]]
+path = "/"
+upstream = "pool"
+[[upstream]]
+name = "pool"
+servers = ["app:hello"]
+queue_max_age = "1s"
+[[app]]
+name = "hello"
+module = "hello:application"
+chdir = "{{DIR}}/src"
+workers = 2
+`)
+	h := newAppHarness(t, dir)
+	h.start(t, cfg, "hello")
+	tp := startProxy(t, dir, cfg, h.apps)
+	run := func(method, path string) (time.Duration, error) {
+		start := time.Now()
+		req, _ := http.NewRequest(method, tp.url(path), strings.NewReader(""))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			return 0, fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return time.Since(start), nil
+	}
+	for _, tc := range []struct {
+		method   string
+		requeued bool
+	}{{"GET", true}, {"POST", false}} {
+		t.Run(tc.method, func(t *testing.T) {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); run("GET", "/slow/600") }() // one worker
+			time.Sleep(50 * time.Millisecond)
+			go func() { defer wg.Done(); run("GET", "/slow/2500") }() // the other
+			time.Sleep(30 * time.Millisecond)
+			// No idle worker: this queues behind the youngest request, the
+			// 2.5 s one.
+			took, err := run(tc.method, "/pid")
+			wg.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.requeued && took > 1500*time.Millisecond {
+				t.Errorf("the GET waited %s behind the slow request", took)
+			}
+			if !tc.requeued && took < 2*time.Second {
+				t.Errorf("the POST took %s: it was moved although it is not safe to run twice", took)
+			}
+		})
+	}
 }
