@@ -153,15 +153,19 @@ func (l *Lane) Do(ctx context.Context, head []byte, body io.Reader, isHead bool)
 	if err := l.send(c, head, body); err != nil {
 		return nil, err
 	}
-	select {
-	case <-c.turn:
-	case <-ctx.Done():
-		if l.abandon(c) {
+	if done := ctx.Done(); done == nil {
+		<-c.turn // a context that never ends: no select needed
+	} else {
+		select {
+		case <-c.turn:
+		case <-done:
+			if l.abandon(c) {
+				return nil, ctx.Err()
+			}
+			<-c.turn // the turn came at the same moment: take it and discard
+			l.discardAndPass(c)
 			return nil, ctx.Err()
 		}
-		<-c.turn // the turn came at the same moment: take it and discard
-		l.discardAndPass(c)
-		return nil, ctx.Err()
 	}
 	l.mu.Lock()
 	failed := l.err
