@@ -129,15 +129,16 @@ rss_kib() { # PID...: the sum of VmRSS in KiB
 }
 
 idle_rss() { # LABEL PORT GCPID PIDS...: RSS growth per idle keep-alive connection
-  # (2 s after the last connection, and for the proxy also after a GC:
-  # SIGWINCH to proxyd; GCPID is "-" for nginx)
+  # (5 s after the last connection: stackctl's HTTP engine returns a
+  # burst's memory to the OS after 2 s without requests; and for the proxy
+  # also after a forced GC: SIGWINCH to proxyd; GCPID is "-" for nginx)
   local label=$1 port=$2 gcpid=$3; shift 3
   local before after gc=0 ready
   before=$(rss_kib "$@")
   "$BENCH_DIR/idleconns" -addr "127.0.0.1:$port" -n "$IDLE" -path /static/13b.txt >"$BENCH_DIR/idle.out" 2>&1 &
   local ic=$!
   for _ in $(seq 600); do grep -q ready "$BENCH_DIR/idle.out" 2>/dev/null && break; sleep 0.1; done
-  sleep 2
+  sleep 5
   ready=$(awk '/ready/ {print $2}' "$BENCH_DIR/idle.out")
   after=$(rss_kib "$@")
   if [ "$gcpid" != - ]; then
