@@ -10,10 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -425,7 +427,7 @@ func (a *App) validate(r *report, key string) {
 			r.add(key+".socket_mode", "only applies to a unix socket")
 		}
 	}
-	for k := range a.Env {
+	for _, k := range slices.Sorted(maps.Keys(a.Env)) { // errors in a stable order
 		if !envKeyRE.MatchString(k) {
 			r.add(key+".env."+k, "invalid environment variable name %q", k)
 		}

@@ -775,6 +775,9 @@ func (c *Config) checkRewrite(r *report, key string, rules []rewrite.Rule) {
 }
 
 func validHostPattern(h string) bool {
+	if strings.HasPrefix(h, "*.") && strings.HasSuffix(h, ".*") {
+		return false // one wildcard per pattern, as nginx allows
+	}
 	h = strings.TrimPrefix(h, "*.")
 	h = strings.TrimSuffix(h, ".*")
 	if h == "" || strings.ContainsAny(h, "*/: ") {

@@ -57,7 +57,7 @@ func checkSchema(file string, doc []byte) Errors {
 			keys := keyParts(e.Key())
 			typ, ok := sc.lookup(tableType, keys, lineOf(&p, e), joinPath(tablePath, strings.Join(keys, ".")))
 			if ok {
-				sc.value(&p, e.Value(), typ, joinPath(tablePath, strings.Join(keys, ".")))
+				sc.value(&p, e.Value(), typ, joinPath(tablePath, strings.Join(keys, ".")), lineOf(&p, e))
 			}
 		}
 	}
@@ -104,8 +104,14 @@ func (sc *schemaCheck) lookup(typ reflect.Type, keys []string, line int, path st
 var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
 // value checks one value node against typ.
-func (sc *schemaCheck) value(p *unstable.Parser, v *unstable.Node, typ reflect.Type, path string) {
+// value checks one value node against typ; at is the line of the key (or
+// array element) holding it, for values that have no line of their own (an
+// empty array).
+func (sc *schemaCheck) value(p *unstable.Parser, v *unstable.Node, typ reflect.Type, path string, at int) {
 	line := lineOf(p, v)
+	if line == 0 {
+		line = at
+	}
 	typ = deref(typ)
 	if reflect.PointerTo(typ).Implements(textUnmarshaler) {
 		// Duration, Size: a string parsed by the type itself; Size also
@@ -140,7 +146,7 @@ func (sc *schemaCheck) value(p *unstable.Parser, v *unstable.Node, typ reflect.T
 		}
 		it := v.Children()
 		for i := 0; it.Next(); i++ {
-			sc.value(p, it.Node(), typ.Elem(), path+"["+strconv.Itoa(i)+"]")
+			sc.value(p, it.Node(), typ.Elem(), path+"["+strconv.Itoa(i)+"]", line)
 		}
 	case reflect.Struct, reflect.Map:
 		if !sc.want(v, line, path, typ, unstable.InlineTable) {
@@ -152,7 +158,7 @@ func (sc *schemaCheck) value(p *unstable.Parser, v *unstable.Node, typ reflect.T
 			keys := keyParts(kv.Key())
 			sub := joinPath(path, strings.Join(keys, "."))
 			if t, ok := sc.lookup(typ, keys, lineOf(p, kv), sub); ok {
-				sc.value(p, kv.Value(), t, sub)
+				sc.value(p, kv.Value(), t, sub, lineOf(p, kv))
 			}
 		}
 	}

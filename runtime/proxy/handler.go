@@ -143,6 +143,17 @@ func (rs *reqState) serve() {
 		rs.fail(http.StatusRequestHeaderFieldsTooLarge, fmt.Errorf("%d header fields, more than max_headers %d", n, tab.maxHeaders))
 		return
 	}
+	// Route (and rewrite, and pass upstream) the normalised path, as nginx
+	// does: "/x/../admin/" and "//admin/" are "/admin/", so a route cannot
+	// be bypassed by spelling its path differently.
+	clean, ok := cleanPath(rs.path)
+	if !ok {
+		rs.fail(http.StatusBadRequest, fmt.Errorf("path %q climbs above the root", rs.path))
+		return
+	}
+	if clean != rs.path {
+		rs.setPath(clean, rs.rawQuery)
+	}
 	if tab.rewrite != nil {
 		if rs.applyRewrite(tab.rewrite) {
 			return

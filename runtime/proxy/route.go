@@ -239,3 +239,42 @@ func normalizeHost(h string) string {
 	}
 	return h
 }
+
+// cleanPath normalises a decoded URL path the way nginx does before it
+// picks a location: repeated slashes merge, "." segments go, ".." removes
+// the segment before it, and a trailing slash (or a final "." or "..")
+// stays a trailing slash. ok is false when ".." climbs above the root.
+func cleanPath(p string) (clean string, ok bool) {
+	if p == "" {
+		return "/", true
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") && p[0] == '/' {
+		return p, true // the common case: nothing to do, no allocation
+	}
+	segs := make([]string, 0, strings.Count(p, "/"))
+	trailing := false
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case "":
+			trailing = true
+			continue
+		case ".":
+			trailing = true
+			continue
+		case "..":
+			if len(segs) == 0 {
+				return "", false
+			}
+			segs = segs[:len(segs)-1]
+			trailing = true
+			continue
+		}
+		segs = append(segs, seg)
+		trailing = false
+	}
+	out := "/" + strings.Join(segs, "/")
+	if trailing && len(segs) > 0 {
+		out += "/"
+	}
+	return out, true
+}

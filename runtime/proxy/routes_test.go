@@ -266,3 +266,47 @@ workers = 1
 		t.Errorf("[P]: app saw %q, want PATH_INFO /where/x!y z, REQUEST_URI /where/x!y%%20z?q=1", body)
 	}
 }
+
+// TestPathNormalisedBeforeRouting: a path spelled with "..", "." or
+// doubled slashes is routed (and passed upstream) as its normal form, so
+// it cannot slip past a route; one that climbs above the root is refused.
+func TestPathNormalisedBeforeRouting(t *testing.T) {
+	dir := shortDir(t)
+	writeFile(t, dir, "src/hello.py", helloApp)
+	cfg := parseConfig(t, dir, `
+run_dir = "{{DIR}}/run"
+[proxy]
+listen = ["127.0.0.1:0"]
+[[proxy.route]]
+path = "/admin/"
+redirect = "/login"
+[[proxy.route]]
+path = "/"
+upstream = "hello"
+[[app]]
+name = "hello"
+module = "hello:application"
+chdir = "{{DIR}}/src"
+workers = 1
+`)
+	h := newAppHarness(t, dir)
+	h.start(t, cfg, "hello")
+	tp := startProxy(t, dir, cfg, h.apps)
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/admin/", 302, "Location: /login"},
+		{"/x/../admin/", 302, "Location: /login"},
+		{"//admin/", 302, "Location: /login"},
+		{"/./admin/", 302, "Location: /login"},
+		{"/where/a/../b//c", 200, "/where/b/c|"}, // the app sees the normal form
+		{"/../etc/passwd", 400, ""},
+	} {
+		code, resp := rawRequest(t, tp.addr(), "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if code != tc.status || !strings.Contains(resp, tc.want) {
+			t.Errorf("GET %s: %d, want %d with %q:\n%s", tc.path, code, tc.status, tc.want, resp)
+		}
+	}
+}
