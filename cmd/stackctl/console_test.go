@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +127,10 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// Select worker 2 (the selected row is marked with "›"); a key can be
 	// lost while the console is busy, so resend it while the cursor is
 	// still on worker 1.
-	on := func(id int) bool { return strings.Contains(tm.screen(), fmt.Sprintf("›   %d   %d", id, before[id])) }
+	// PIDs are right-aligned, so the gap before them depends on their width.
+	on := func(id int) bool {
+		return regexp.MustCompile(fmt.Sprintf(`›\s+%d\s+%d\s`, id, before[id])).MatchString(tm.screen())
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !on(2) {
 		if time.Now().After(deadline) {
