@@ -87,15 +87,26 @@ func (a *App) Lanes() ([]*uwsgi.Lane, <-chan struct{}) {
 }
 
 // publishLanesLocked recomputes the lanes the proxy may use: those of
-// workers that are ready and not stopping.
+// workers that are ready and not stopping. A worker being recycled (past
+// max_requests or max_rss, its replacement on the way) gets no new requests
+// while any other worker is ready: the limit holds even though the worker
+// keeps serving until its replacement is up, which it does only when it is
+// all the app has (queueing would cost more than the overshoot).
 func (a *App) publishLanesLocked() {
-	var ls []*uwsgi.Lane
+	var ls, recycling []*uwsgi.Lane
 	for _, s := range a.slots {
 		for _, w := range []*worker{s.cur, s.next} {
-			if w != nil && w.state == StateIdle {
+			switch {
+			case w == nil || w.state != StateIdle:
+			case w.recycling:
+				recycling = append(recycling, w.lanes...)
+			default:
 				ls = append(ls, w.lanes...)
 			}
 		}
+	}
+	if len(ls) == 0 {
+		ls = recycling
 	}
 	a.lanes.Store(&ls)
 	close(a.lanesChanged)
@@ -143,7 +154,7 @@ func (a *App) respawnLocked(s *slot) {
 		s.lastExit = err.Error()
 		s.exitAt = time.Now()
 		var delay time.Duration
-		delay, s.failures = respawnDelay(s.failures, 0, true)
+		delay, s.failures = respawnDelay(s.failures, 0, 0, true)
 		a.scheduleLocked(s, delay)
 		a.srv.event(Event{Kind: EventError, App: a.name, Worker: s.id, Message: err.Error()})
 		return
@@ -246,6 +257,7 @@ func (a *App) recycle(w *worker, reason string) {
 		return
 	}
 	w.recycling = true
+	a.publishLanesLocked()
 	a.wg.Add(1)
 	a.mu.Unlock()
 	a.srv.event(Event{Kind: EventRecycled, App: a.name, Worker: w.id, PID: w.pid, Message: fmt.Sprintf("worker %d recycling: %s", w.id, reason)})
@@ -267,6 +279,7 @@ func (a *App) recycle(w *worker, reason string) {
 			a.srv.event(Event{Kind: EventError, App: a.name, Worker: w.id, Message: fmt.Sprintf("recycling worker %d: %v", w.id, err)})
 			a.mu.Lock()
 			w.recycling = false
+			a.publishLanesLocked()
 			a.mu.Unlock()
 		}
 	}()
@@ -313,7 +326,7 @@ func (a *App) restartSlot(ctx context.Context, s *slot, reason string, spec spaw
 		if s.cur == nil && !a.stopping && a.slotLocked(s.id) == s {
 			// The old worker died meanwhile: fall back to the normal respawn path.
 			var delay time.Duration
-			delay, s.failures = respawnDelay(s.failures, 0, nw.loadError != "")
+			delay, s.failures = respawnDelay(s.failures, 0, 0, nw.loadError != "")
 			a.scheduleLocked(s, delay)
 		}
 		return err
@@ -449,7 +462,7 @@ func (a *App) handleExit(w *worker, desc string) {
 			if s.next == nil {
 				delay := time.Duration(0)
 				if !planned {
-					delay, s.failures = respawnDelay(s.failures, now.Sub(w.started), loadFailed)
+					delay, s.failures = respawnDelay(s.failures, now.Sub(w.started), w.requests, loadFailed)
 				}
 				a.scheduleLocked(s, delay)
 			}

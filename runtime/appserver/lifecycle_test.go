@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,6 +186,48 @@ func TestRecycling(t *testing.T) {
 		if resp, _, err := uwsgiDo(t, cfg.Socket, "GET", "/", nil, nil); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("after recycling: %v", err)
 		}
+	})
+
+	// A worker past max_requests keeps serving until its replacement is
+	// up, but the proxy's lanes send it nothing new while another worker
+	// is ready: otherwise a slow start lets it serve far past its limit.
+	t.Run("max_requests_on_lanes", func(t *testing.T) {
+		marker := filepath.Join(h.dir, "slow-start")
+		cfg := h.app("maxlane", fmt.Sprintf(`
+import os, time
+if os.path.exists(%q):
+    time.sleep(3)  # replacements start slowly
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+`, marker))
+		cfg.Workers = 2
+		cfg.MaxRequests = 5
+		a := h.start(cfg)
+		lanes, _ := a.Lanes()
+		if len(lanes) != 2 {
+			t.Fatalf("%d lanes, want 2", len(lanes))
+		}
+		os.WriteFile(marker, nil, 0o644)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for i := 0; i < cfg.MaxRequests; i++ {
+			if resp, _, err := laneDo(ctx, lanes[0], "GET", "/", nil); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+		eventually(t, 2*time.Second, "the recycling worker's lane to leave the published set", func() bool {
+			ls, _ := a.Lanes()
+			return len(ls) == 1 && ls[0] == lanes[1]
+		})
+		// Still serving what reaches it, and replaced once the new worker is up.
+		if resp, _, err := laneDo(ctx, lanes[0], "GET", "/", nil); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the recycling worker stopped serving before its replacement was up: %v", err)
+		}
+		eventually(t, 10*time.Second, "the replacement's lane", func() bool {
+			ls, _ := a.Lanes()
+			return len(ls) == 2 && !slices.Contains(ls, lanes[0])
+		})
 	})
 
 	t.Run("max_rss", func(t *testing.T) {

@@ -4,9 +4,13 @@ import "time"
 
 // Respawn policy. A worker that exits unplanned is respawned at once; only
 // repeated crashes back off, so one crash costs nothing and a crash loop
-// cannot eat the machine. An app that cannot even import backs off harder:
-// each try costs an interpreter start-up, and the traceback will not change
-// until someone changes the code.
+// cannot eat the machine. A loop is workers dying without doing any work: a
+// worker that completed a request before it died (killed by an operator or
+// the OOM killer, or an app that crashes now and then) proved the app works
+// and is replaced at once — backing it off would leave the app without
+// workers exactly when they are being lost. An app that cannot even import
+// backs off harder: each try costs an interpreter start-up, and the
+// traceback will not change until someone changes the code.
 const (
 	// healthyRun: a worker that served this long before dying counts as a
 	// fresh crash, not part of a loop.
@@ -19,14 +23,14 @@ const (
 
 // respawnDelay returns how long to wait before respawning a slot whose
 // worker died unplanned, and the slot's new count of consecutive failures.
-// ran is how long the worker lived; loadFailed means it never imported the
-// app.
-func respawnDelay(prevFailures int, ran time.Duration, loadFailed bool) (time.Duration, int) {
+// ran is how long the worker lived and served how many requests it
+// completed; loadFailed means it never imported the app.
+func respawnDelay(prevFailures int, ran time.Duration, served uint64, loadFailed bool) (time.Duration, int) {
 	if loadFailed {
 		n := prevFailures + 1
 		return backoff(loadFailBase, loadFailMax, n-1), n
 	}
-	if ran >= healthyRun {
+	if ran >= healthyRun || served > 0 {
 		return 0, 1
 	}
 	n := prevFailures + 1

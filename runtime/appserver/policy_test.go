@@ -13,24 +13,26 @@ func TestRespawnDelay(t *testing.T) {
 		name       string
 		prev       int
 		ran        time.Duration
+		served     uint64
 		loadFailed bool
 		want       time.Duration
 		wantN      int
 	}{
-		{"first crash respawns at once", 0, time.Second, false, 0, 1},
-		{"second quick crash backs off", 1, time.Second, false, 100 * time.Millisecond, 2},
-		{"third quick crash doubles", 2, time.Second, false, 200 * time.Millisecond, 3},
-		{"a long crash loop is capped", 30, time.Second, false, crashMax, 31},
-		{"a crash after a healthy run is fresh", 7, time.Minute, false, 0, 1},
-		{"load failure", 0, 100 * time.Millisecond, true, time.Second, 1},
-		{"repeated load failure doubles", 3, 100 * time.Millisecond, true, 8 * time.Second, 4},
-		{"load failure is capped", 20, 0, true, loadFailMax, 21},
-		{"load failures ignore run time", 2, time.Hour, true, 4 * time.Second, 3},
+		{"first crash respawns at once", 0, time.Second, 0, false, 0, 1},
+		{"second quick crash backs off", 1, time.Second, 0, false, 100 * time.Millisecond, 2},
+		{"third quick crash doubles", 2, time.Second, 0, false, 200 * time.Millisecond, 3},
+		{"a long crash loop is capped", 30, time.Second, 0, false, crashMax, 31},
+		{"a crash after a healthy run is fresh", 7, time.Minute, 0, false, 0, 1},
+		{"a worker that served requests is replaced at once", 7, 100 * time.Millisecond, 3, false, 0, 1},
+		{"load failure", 0, 100 * time.Millisecond, 0, true, time.Second, 1},
+		{"repeated load failure doubles", 3, 100 * time.Millisecond, 0, true, 8 * time.Second, 4},
+		{"load failure is capped", 20, 0, 0, true, loadFailMax, 21},
+		{"load failures ignore run time", 2, time.Hour, 0, true, 4 * time.Second, 3},
 	}
 	for _, tt := range tests {
-		got, n := respawnDelay(tt.prev, tt.ran, tt.loadFailed)
+		got, n := respawnDelay(tt.prev, tt.ran, tt.served, tt.loadFailed)
 		if got != tt.want || n != tt.wantN {
-			t.Errorf("%s: respawnDelay(%d, %s, %v) = %s, %d; want %s, %d", tt.name, tt.prev, tt.ran, tt.loadFailed, got, n, tt.want, tt.wantN)
+			t.Errorf("%s: respawnDelay(%d, %s, %d, %v) = %s, %d; want %s, %d", tt.name, tt.prev, tt.ran, tt.served, tt.loadFailed, got, n, tt.want, tt.wantN)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stackctl/stackctl/runtime/config"
 	"github.com/stackctl/stackctl/runtime/stats"
 	"github.com/stackctl/stackctl/runtime/uwsgi"
+	"golang.org/x/sys/unix"
 )
 
 // Status record types written by the Python worker (see stackctl_worker.py).
@@ -289,7 +290,7 @@ func describeExit(ps *os.ProcessState, err error) string {
 		return fmt.Sprintf("wait: %v", err)
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return "killed by " + ws.Signal().String()
+		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return "exited with code " + strconv.Itoa(ps.ExitCode())
 }
