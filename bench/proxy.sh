@@ -9,8 +9,9 @@
 # alternating, medians; a table of ratios at the end. nginx runs
 # worker_processes auto, access_log off; the proxy runs access_log = "off".
 #
-# The proxy is started by bench/cmd/proxyd (the proxy and its [[app]]s from a
-# config file) until `stackctl serve` wires it in.
+# The proxy is started by bench/cmd/proxyd: the same proxy and [[app]]s as
+# `stackctl serve` from the same config file, without the control socket and
+# stats, and with a CPU profile switched on and off by SIGUSR2.
 #
 # Usage: bench/proxy.sh   (env: ROUNDS=5 DURATION=6s CONNS=64 IDLE=10000
 #                          SCENARIOS="s13 s64k s1m uwsgi lanes idle" PROFILE=1)
@@ -129,8 +130,9 @@ rss_kib() { # PID...: the sum of VmRSS in KiB
 }
 
 idle_rss() { # LABEL PORT GCPID PIDS...: RSS growth per idle keep-alive connection
-  # (5 s after the last connection: stackctl's HTTP engine returns a
-  # burst's memory to the OS after 2 s without requests; and for the proxy
+  # (12 s after the last connection: stackctl's HTTP engine returns a
+  # burst's memory to the OS after 2 s without requests, at most every 10 s,
+  # and the throughput scenarios just before were bursts; and for the proxy
   # also after a forced GC: SIGWINCH to proxyd; GCPID is "-" for nginx)
   local label=$1 port=$2 gcpid=$3; shift 3
   local before after gc=0 ready
@@ -138,7 +140,7 @@ idle_rss() { # LABEL PORT GCPID PIDS...: RSS growth per idle keep-alive connecti
   "$BENCH_DIR/idleconns" -addr "127.0.0.1:$port" -n "$IDLE" -path /static/13b.txt >"$BENCH_DIR/idle.out" 2>&1 &
   local ic=$!
   for _ in $(seq 600); do grep -q ready "$BENCH_DIR/idle.out" 2>/dev/null && break; sleep 0.1; done
-  sleep 5
+  sleep 12
   ready=$(awk '/ready/ {print $2}' "$BENCH_DIR/idle.out")
   after=$(rss_kib "$@")
   if [ "$gcpid" != - ]; then

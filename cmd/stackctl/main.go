@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -26,12 +27,27 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
+	// STACKCTL_CPUPROFILE=FILE writes a Go CPU profile of the whole run
+	// (for benchmarks: go tool pprof stackctl FILE). Kept out of the flags:
+	// it is a developer's tool, not an operator's.
+	if path := os.Getenv("STACKCTL_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stackctl: STACKCTL_CPUPROFILE:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+	}
 	root := newRoot()
 	// ^C ends a `logs -f` or `events -f` cleanly; serve installs its own
 	// handlers for a graceful stop.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()
+	pprof.StopCPUProfile()
 	if err == nil {
 		return
 	}

@@ -162,8 +162,9 @@ type Upstream struct {
 	QueueMaxAge Duration `toml:"queue_max_age"`
 	// RequeueAfter: a GET, HEAD or OPTIONS queued behind another request on
 	// a worker lane, and still waiting this long (the request ahead turned
-	// out slow), is sent to another worker; the first copy's answer is
-	// discarded. Nil means DefaultRequeueAfter; 0 turns it off.
+	// out slow), is sent to another worker once one is idle; the first
+	// copy's answer is discarded. Nil means DefaultRequeueAfter; 0 turns it
+	// off.
 	RequeueAfter *Duration `toml:"requeue_after"`
 
 	// Health configures active health checks; nil disables them.

@@ -401,11 +401,15 @@ func (t *laneTransport) roundTrip(ctx context.Context, rs *reqState, pl *pool) (
 var errRequeued = errors.New("requeued")
 
 // do sends one request over a lane. A safe request (GET, HEAD, OPTIONS)
-// queued behind others, when the upstream allows requeueing, waits at most
-// requeue_after for its turn: the request ahead of it can turn out slow
-// after it was queued, and another worker may be free by then. Only the
-// wait for the turn is bounded; once the worker answers, the response is
-// read as usual.
+// queued behind others, when the upstream allows requeueing, is moved when
+// it has waited requeue_after for its turn and another lane is idle: the
+// request ahead of it turned out slow, and a worker is free. Its copy left
+// on the first lane still runs (its bytes are in the worker's socket) and
+// its answer is discarded, so a request is never moved while every lane is
+// busy — with an app whose every request is slow that would run each
+// request several times for nothing; the check is repeated every
+// requeue_after instead. Only the wait for the turn is bounded; once the
+// worker answers, the response is read as usual.
 func (t *laneTransport) do(rs *reqState, ls *laneState, head []byte, pl *pool) (*uwsgi.Response, error) {
 	after := pl.cfg.RequeueAfter.D()
 	if after <= 0 || ls.inflight.Load() <= 1 || !safeMethod(rs.method) || rs.requeued >= maxRequeues {
@@ -413,14 +417,64 @@ func (t *laneTransport) do(rs *reqState, ls *laneState, head []byte, pl *pool) (
 	}
 	ctx, cancel := context.WithCancel(&rs.dctx)
 	defer cancel()
-	var fired atomic.Bool
-	timer := time.AfterFunc(after, func() { fired.Store(true); cancel() })
-	defer timer.Stop()
+	w := &requeueWatch{g: t.g, from: ls, after: after, cancel: cancel}
+	w.arm()
+	defer w.stop()
 	resp, err := ls.lane.Do(ctx, head, rs.body.reader(), rs.isHead)
-	if err != nil && fired.Load() && errors.Is(err, context.Canceled) {
+	if err != nil && w.fired.Load() && errors.Is(err, context.Canceled) {
 		return nil, errRequeued
 	}
 	return resp, err
+}
+
+// requeueWatch checks every after whether a request waiting on from could
+// run at once elsewhere, and cancels its wait when it could.
+type requeueWatch struct {
+	g      *laneGroup
+	from   *laneState
+	after  time.Duration
+	cancel context.CancelFunc
+	fired  atomic.Bool
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+func (w *requeueWatch) arm() {
+	w.mu.Lock()
+	w.timer = time.AfterFunc(w.after, w.check)
+	w.mu.Unlock()
+}
+
+func (w *requeueWatch) check() {
+	if w.g.hasIdle(w.from) {
+		w.fired.Store(true)
+		w.cancel()
+		return
+	}
+	w.mu.Lock()
+	if !w.stopped {
+		w.timer.Reset(w.after)
+	}
+	w.mu.Unlock()
+}
+
+func (w *requeueWatch) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.timer.Stop()
+	w.mu.Unlock()
+}
+
+// hasIdle reports whether a lane other than except has nothing in flight.
+func (g *laneGroup) hasIdle(except *laneState) bool {
+	for _, ls := range g.current().lanes {
+		if ls != except && ls.inflight.Load() == 0 && ls.usable() {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRequeues bounds how often one request moves between lanes.

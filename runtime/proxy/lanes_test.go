@@ -357,3 +357,69 @@ workers = 2
 		})
 	}
 }
+
+// TestNoRequeueWhileAllBusy: when every request is slow, a request queued
+// behind one is not moved while no other lane is idle — moving it would
+// leave its copy running and run it twice for nothing.
+func TestNoRequeueWhileAllBusy(t *testing.T) {
+	dir := shortDir(t)
+	writeFile(t, dir, "src/hello.py", helloApp)
+	cfg := parseConfig(t, dir, `
+run_dir = "{{DIR}}/run"
+[proxy]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+[[proxy.route]]
+path = "/"
+upstream = "pool"
+[[upstream]]
+name = "pool"
+servers = ["app:hello"]
+queue_max_age = "5s"
+requeue_after = "50ms"
+[[app]]
+name = "hello"
+module = "hello:application"
+chdir = "{{DIR}}/src"
+workers = 2
+`)
+	h := newAppHarness(t, dir)
+	a := h.start(t, cfg, "hello")
+	tp := startProxy(t, dir, cfg, h.apps)
+	before := a.Snapshot().Requests
+	// One worker busy for 1 s, the other for 300 ms; the third request
+	// queues behind the youngest request, the 300 ms one, and no worker is
+	// idle before its turn comes.
+	paths := []string{"/slow/1000", "/slow/300", "/slow/100"}
+	n := uint64(len(paths))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(paths))
+	for _, path := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := newClient().Get(tp.url(path))
+			if err != nil {
+				errs <- err
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Errorf("%s: status %d", path, resp.StatusCode)
+			}
+		}()
+		time.Sleep(30 * time.Millisecond)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Every request has finished in the workers by now, copies included
+	// (a copy moved to the 1 s worker would finish 100 ms after it).
+	time.Sleep(300 * time.Millisecond)
+	if ran := a.Snapshot().Requests - before; ran != n {
+		t.Errorf("the workers ran %d requests for %d sent: queued requests were moved while every lane was busy", ran, n)
+	}
+}

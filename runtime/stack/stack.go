@@ -99,7 +99,7 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Stack, error
 		p, err := proxy.New(cfg, s.proxyOptions())
 		if err != nil {
 			s.Stop(ctx)
-			return nil, fmt.Errorf("proxy: %w", err)
+			return nil, err // the proxy's errors name it
 		}
 		s.proxy = p
 	}
@@ -344,7 +344,7 @@ func (s *Stack) applyProxy(old, cfg *config.Config) error {
 	case p == nil:
 		np, err := proxy.New(cfg, s.proxyOptions())
 		if err != nil {
-			return fmt.Errorf("proxy: %w", err)
+			return err
 		}
 		s.mu.Lock()
 		s.proxy = np
@@ -358,10 +358,7 @@ func (s *Stack) applyProxy(old, cfg *config.Config) error {
 		defer cancel()
 		return p.Close(ctx)
 	default:
-		if err := p.Apply(cfg); err != nil {
-			return fmt.Errorf("proxy: %w", err)
-		}
-		return nil
+		return p.Apply(cfg)
 	}
 }
 

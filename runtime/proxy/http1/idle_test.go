@@ -21,6 +21,7 @@ func TestIdleRelease(t *testing.T) {
 		{"quiet, but not for long enough", steps(0, 0, 1, 5000, 2, 5000), 0},
 		{"two bursts close together: one release", steps(0, 0, 1, 5000, 4, 5000, 5, 9000, 8, 9000), 1},
 		{"two bursts far apart: two releases", steps(0, 0, 1, 5000, 4, 5000, 40, 9000, 43, 9000), 2},
+		{"the second of two close bursts is released once the interval has passed", steps(0, 0, 1, 5000, 4, 5000, 5, 9000, 8, 9000, 13, 9000, 15, 9000), 2},
 	}
 	for _, tt := range tests {
 		n := 0

@@ -422,7 +422,7 @@ type idleRelease struct {
 const (
 	idleQuiet      = 2 * time.Second  // no request for this long: the burst is over
 	idleBurst      = 1000             // ... and it was at least this big
-	idleMinBetween = 30 * time.Second // a full collection at most this often
+	idleMinBetween = 10 * time.Second // a full collection at most this often
 )
 
 func (r *idleRelease) check(now time.Time, count uint64) {
