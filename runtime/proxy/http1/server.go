@@ -39,6 +39,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -388,7 +389,10 @@ func (s *Server) sweeper(stop chan struct{}) {
 	t := time.NewTicker(s.cfg.tick)
 	defer t.Stop()
 	var parked []parkedExpiry
-	idle := idleRelease{free: debug.FreeOSMemory}
+	// Two collections: sync.Pool keeps what it held through the first
+	// (its victim cache) and frees it in the second, which FreeOSMemory
+	// runs before returning the pages.
+	idle := idleRelease{free: func() { runtime.GC(); debug.FreeOSMemory() }}
 	for {
 		select {
 		case <-stop:
@@ -416,7 +420,7 @@ type idleRelease struct {
 	lastChange  time.Time // when the count last moved
 	sinceFree   uint64    // activity since the last release
 	lastRelease time.Time
-	free        func() // debug.FreeOSMemory
+	free        func() // collect and return the memory to the OS
 }
 
 const (
