@@ -7,7 +7,10 @@
 //
 // The tests are behind the build tag `chaos` (they take about five minutes):
 //
-//	go test -tags chaos -run Chaos -v -timeout 30m ./chaos/
+//	go test -tags chaos -count=1 -run Chaos -v -timeout 30m ./chaos/
+//
+// (-count=1: the suite builds stackctl itself, so go test's cache cannot
+// tell when a result is stale.)
 //
 // CHAOS_REPORT=FILE also writes the report table as Markdown to FILE;
 // CHAOS_RACE=1 builds stackctl with the race detector. The results and what
