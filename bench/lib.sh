@@ -69,6 +69,21 @@ EOF
   chmod -R a+rX "$1"
 }
 
+# write_flask_app DIR: the same answer as the hello app, through Flask
+# (module flaskapp:app; Debian's python3-flask under /usr/bin/python3).
+write_flask_app() {
+  mkdir -p "$1"
+  cat >"$1/flaskapp.py" <<'EOF'
+from flask import Flask
+app = Flask(__name__)
+
+@app.route("/")
+def hello():
+    return "Hello, World!"
+EOF
+  chmod -R a+rX "$1"
+}
+
 build_stackctl() {
   STACKCTL="$BENCH_DIR/stackctl"
   go build ${BENCH_GOFLAGS:-} -o "$STACKCTL" ./cmd/stackctl

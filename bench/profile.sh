@@ -28,15 +28,7 @@ HZ=$(getconf CLK_TCK)
 
 bench_setup
 write_hello_app "$BENCH_DIR/app"
-cat >"$BENCH_DIR/app/flaskapp.py" <<'EOF'
-from flask import Flask
-app = Flask(__name__)
-
-@app.route("/")
-def hello():
-    return "Hello, World!"
-EOF
-chmod -R a+rX "$BENCH_DIR/app"
+write_flask_app "$BENCH_DIR/app"
 build_stackctl
 
 # tree PID: PID and all its descendants.

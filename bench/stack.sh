@@ -23,15 +23,7 @@ WORKERS=2
 bench_setup
 /usr/bin/python3 -c 'import flask, gunicorn' 2>/dev/null || { echo "missing python3-flask or gunicorn" >&2; exit 1; }
 write_hello_app "$BENCH_DIR/app"
-cat >"$BENCH_DIR/app/flaskapp.py" <<'EOF'
-from flask import Flask
-app = Flask(__name__)
-
-@app.route("/")
-def hello():
-    return "Hello, World!"
-EOF
-chmod -R a+rX "$BENCH_DIR/app"
+write_flask_app "$BENCH_DIR/app"
 build_stackctl
 
 # One port per (stack, app).

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stackctl/stackctl/runtime/config"
 )
 
 // laneStack starts our own app server with helloApp (workers processes)
@@ -294,25 +296,7 @@ func TestRequeueFromSlowLane(t *testing.T) {
 	// A long queue_max_age makes the request queue behind the young slow
 	// one deterministically.
 	dir := shortDir(t)
-	writeFile(t, dir, "src/hello.py", helloApp)
-	cfg := parseConfig(t, dir, `
-run_dir = "{{DIR}}/run"
-[proxy]
-listen = ["127.0.0.1:0"]
-access_log = "off"
-[[proxy.route]]
-path = "/"
-upstream = "pool"
-[[upstream]]
-name = "pool"
-servers = ["app:hello"]
-queue_max_age = "1s"
-[[app]]
-name = "hello"
-module = "hello:application"
-chdir = "{{DIR}}/src"
-workers = 2
-`)
+	cfg := twoWorkerPool(t, dir, `queue_max_age = "1s"`)
 	h := newAppHarness(t, dir)
 	h.start(t, cfg, "hello")
 	tp := startProxy(t, dir, cfg, h.apps)
@@ -363,26 +347,8 @@ workers = 2
 // leave its copy running and run it twice for nothing.
 func TestNoRequeueWhileAllBusy(t *testing.T) {
 	dir := shortDir(t)
-	writeFile(t, dir, "src/hello.py", helloApp)
-	cfg := parseConfig(t, dir, `
-run_dir = "{{DIR}}/run"
-[proxy]
-listen = ["127.0.0.1:0"]
-access_log = "off"
-[[proxy.route]]
-path = "/"
-upstream = "pool"
-[[upstream]]
-name = "pool"
-servers = ["app:hello"]
-queue_max_age = "5s"
-requeue_after = "50ms"
-[[app]]
-name = "hello"
-module = "hello:application"
-chdir = "{{DIR}}/src"
-workers = 2
-`)
+	cfg := twoWorkerPool(t, dir, `queue_max_age = "5s"
+requeue_after = "50ms"`)
 	h := newAppHarness(t, dir)
 	a := h.start(t, cfg, "hello")
 	tp := startProxy(t, dir, cfg, h.apps)
@@ -422,4 +388,29 @@ workers = 2
 	if ran := a.Snapshot().Requests - before; ran != n {
 		t.Errorf("the workers ran %d requests for %d sent: queued requests were moved while every lane was busy", ran, n)
 	}
+}
+
+// twoWorkerPool writes the hello app and returns a config routing / to an
+// [[upstream]] "pool" of app "hello"'s 2 workers, with upstream keys added.
+func twoWorkerPool(t *testing.T, dir, upstreamKeys string) *config.Config {
+	t.Helper()
+	writeFile(t, dir, "src/hello.py", helloApp)
+	return parseConfig(t, dir, `
+run_dir = "{{DIR}}/run"
+[proxy]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+[[proxy.route]]
+path = "/"
+upstream = "pool"
+[[upstream]]
+name = "pool"
+servers = ["app:hello"]
+`+upstreamKeys+`
+[[app]]
+name = "hello"
+module = "hello:application"
+chdir = "{{DIR}}/src"
+workers = 2
+`)
 }
