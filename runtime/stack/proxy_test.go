@@ -15,6 +15,7 @@ import (
 
 	"github.com/stackctl/stackctl/runtime/config"
 	"github.com/stackctl/stackctl/runtime/control"
+	"github.com/stackctl/stackctl/runtime/logs"
 )
 
 // proxyStack runs two apps, "blue" and "green", behind one upstream, and a
@@ -201,5 +202,54 @@ func TestReloadThroughProxyUnderLoad(t *testing.T) {
 	s := f.snap()
 	if !s.Proxy.Enabled || s.Proxy.Requests < uint64(ok.Load()) || len(s.Upstreams) == 0 {
 		t.Errorf("proxy in status: %+v upstreams %d", s.Proxy, len(s.Upstreams))
+	}
+}
+
+// TestAccessLogOwnFileIsFollowed: with access_log naming a file of its
+// own, the access lines go to that file and to what the console and
+// `stackctl logs access` follow.
+func TestAccessLogOwnFileIsFollowed(t *testing.T) {
+	f, url := proxyStack(t, "own")
+	own := filepath.Join(f.dir, "own-access.log")
+	text, _ := os.ReadFile(f.file)
+	text = []byte(strings.Replace(string(text), "[proxy]\n", fmt.Sprintf("[proxy]\naccess_log = %q\n", own), 1))
+	os.WriteFile(f.file, text, 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := f.stack.ReloadFile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := httpGet(http.DefaultClient, url+"from-the-own-log-test"); err != nil {
+		t.Fatal(err)
+	}
+	buf, ok := f.stack.Log(logs.SourceAccess)
+	if !ok {
+		t.Fatal("no access log to follow")
+	}
+	found := func(lines []logs.Line) bool {
+		for _, l := range lines {
+			if strings.Contains(l.Text, "GET /from-the-own-log-test") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !found(buf.Tail(100)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the followed access log lacks the request: %v", buf.Tail(100))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		data, _ := os.ReadFile(own)
+		if strings.Contains(string(data), "GET /from-the-own-log-test") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s lacks the request: %q", own, data)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
