@@ -71,6 +71,7 @@ type feed struct {
 	logs       *logRing
 	logLost    uint64
 	logSeq     uint64 // the last line's Seq, to skip lines a reconnect resends
+	logBuffer  uint64 // the buffer logSeq counts in (control.LogBatch.Buffer)
 	lastTake   time.Time
 
 	// Touched only from Update.
@@ -236,7 +237,7 @@ func (f *feed) follow(source string) int {
 	gen := f.logGen
 	f.logs.reset()
 	f.logLost = 0
-	f.logSeq = 0
+	f.logSeq, f.logBuffer = 0, 0
 	f.mu.Unlock()
 	if !f.started {
 		return gen // tests feed lines themselves
@@ -274,7 +275,11 @@ func (f *feed) foldLogs(gen int, b control.LogBatch) {
 		return
 	}
 	lines := b.Lines
-	// After a reconnect the backlog repeats lines already delivered.
+	// After a reconnect the backlog repeats lines already delivered —
+	// unless the lines now come from another buffer, whose Seq restarted.
+	if b.Buffer != f.logBuffer {
+		f.logSeq, f.logBuffer = 0, b.Buffer
+	}
 	skip := 0
 	for skip < len(lines) && lines[skip].Seq != 0 && lines[skip].Seq <= f.logSeq {
 		skip++

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,4 +257,41 @@ func TestStartedHookRestoresTheTerminal(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	restore() // a no-op now
+}
+
+// TestFeedLogsAcrossBuffers: after a reconnect the backlog repeats lines
+// already shown and is skipped by Seq — but lines from another buffer (a
+// reload moved the access log, stackctl restarted) start at Seq 1 again and
+// must all be shown.
+func TestFeedLogsAcrossBuffers(t *testing.T) {
+	sup := newSupervisor(t.Context())
+	defer sup.stop()
+	f := newFeed(nil, sup, time.Second, time.Second, 100)
+	gen := f.follow("access")
+	batch := func(buffer uint64, texts ...string) control.LogBatch {
+		b := control.LogBatch{Buffer: buffer}
+		for i, s := range texts {
+			b.Lines = append(b.Lines, control.LogLine{Seq: uint64(i + 1), Text: s})
+		}
+		return b
+	}
+	texts := func() []string {
+		var out []string
+		for _, l := range f.take().logs {
+			out = append(out, l.Text)
+		}
+		return out
+	}
+	f.foldLogs(gen, batch(7, "a", "b", "c"))
+	if got := texts(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("first batch: %q", got)
+	}
+	f.foldLogs(gen, batch(7, "a", "b", "c", "d")) // a reconnect's backlog
+	if got := texts(); !slices.Equal(got, []string{"d"}) {
+		t.Fatalf("after a reconnect to the same buffer: %q, want only the new line", got)
+	}
+	f.foldLogs(gen, batch(9, "x", "y")) // another buffer: Seq restarted
+	if got := texts(); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("from a new buffer: %q, want every line", got)
+	}
 }

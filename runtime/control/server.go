@@ -361,7 +361,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	defer s.streamWG.Done()
 	out := newNDJSON(w)
 	if !follow {
-		out.send(LogBatch{Lines: wireLines(b.Tail(n))})
+		out.send(LogBatch{Lines: wireLines(b.Tail(n)), Buffer: b.ID()})
 		return
 	}
 	sub := b.Follow(r.Context(), n)
@@ -371,7 +371,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		if out.send(LogBatch{Lines: wireLines(lines), Lost: lost}) != nil {
+		if out.send(LogBatch{Lines: wireLines(lines), Lost: lost, Buffer: b.ID()}) != nil {
 			return
 		}
 	}

@@ -171,6 +171,10 @@ type LogLine struct {
 type LogBatch struct {
 	Lines []LogLine `json:"lines"`
 	Lost  uint64    `json:"lost,omitempty"`
+	// Buffer identifies where the lines come from; when it changes, Seq
+	// numbers start again (a reload moved the access log to a file of its
+	// own, or stackctl restarted). 0 for the events.
+	Buffer uint64 `json:"buffer,omitempty"`
 }
 
 // EventBatch is one message of an event follow.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type Buffer struct {
 	source   string
 	path     string
 	capacity int
+	id       uint64
 
 	mu     sync.Mutex
 	ring   []Line        // grows up to capacity, then wraps: Seq s lives at ring[(s-1)%capacity]
@@ -38,6 +40,19 @@ type Buffer struct {
 	// Seq order while readers are not held up by the disk write.
 	sink *fileSink
 }
+
+// Buffer identities: distinct within a process and, through the clock at
+// start, across restarts of it, so that a reader can tell that Seq numbers
+// restarted.
+var (
+	idBase = uint64(time.Now().UnixNano())
+	nextID atomic.Uint64
+)
+
+// ID identifies the buffer: a follower that sees it change knows that Seq
+// numbers start again (another buffer now holds the source's lines, or the
+// process restarted).
+func (b *Buffer) ID() uint64 { return b.id }
 
 // NewBuffer returns a Buffer for source keeping the last capacity lines
 // (DefaultCapacity if capacity <= 0). If path is not empty, every appended
@@ -52,6 +67,7 @@ func NewBuffer(source string, capacity int, path string) (*Buffer, error) {
 		source:   source,
 		path:     path,
 		capacity: capacity,
+		id:       idBase + nextID.Add(1),
 		ring:     make([]Line, 0, min(capacity, 256)),
 	}
 	if path != "" {
