@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,33 +70,13 @@ type workerSort struct {
 
 var workerSorts = []workerSort{
 	{"id", wcID, func(a, b *control.Worker) int { return a.ID - b.ID }},
-	{"req/s", wcRPS, func(a, b *control.Worker) int { return cmpF(a.RPS, b.RPS) }},
-	{"p99", wcP99, func(a, b *control.Worker) int { return cmpF(a.P99Ms, b.P99Ms) }},
-	{"rss", wcRSS, func(a, b *control.Worker) int { return cmpU(a.RSSBytes, b.RSSBytes) }},
-	{"cpu", wcCPU, func(a, b *control.Worker) int { return cmpF(a.CPUPercent, b.CPUPercent) }},
-	{"requests", wcReqs, func(a, b *control.Worker) int { return cmpU(a.Requests, b.Requests) }},
+	{"req/s", wcRPS, func(a, b *control.Worker) int { return cmp.Compare(a.RPS, b.RPS) }},
+	{"p99", wcP99, func(a, b *control.Worker) int { return cmp.Compare(a.P99Ms, b.P99Ms) }},
+	{"rss", wcRSS, func(a, b *control.Worker) int { return cmp.Compare(a.RSSBytes, b.RSSBytes) }},
+	{"cpu", wcCPU, func(a, b *control.Worker) int { return cmp.Compare(a.CPUPercent, b.CPUPercent) }},
+	{"requests", wcReqs, func(a, b *control.Worker) int { return cmp.Compare(a.Requests, b.Requests) }},
 	{"restarts", wcRestarts, func(a, b *control.Worker) int { return a.Restarts - b.Restarts }},
 	{"uptime", wcUptime, func(a, b *control.Worker) int { return b.StartedAt.Compare(a.StartedAt) }},
-}
-
-func cmpF(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func newWorkers(c *common, store *logStore) workers {
