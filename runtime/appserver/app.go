@@ -206,6 +206,13 @@ func (a *App) record(w *worker, typ byte, p []byte) {
 		a.mu.Unlock()
 	case recReady:
 		ri, err := parseReady(p)
+		msg := fmt.Sprintf("worker %d ready (pid %d) in %s", w.id, w.pid, now.Sub(w.started).Round(time.Millisecond))
+		if err == nil {
+			msg += ", Python " + ri.Python
+		}
+		// The event goes out first: whoever sees the worker ready (WaitReady,
+		// a snapshot) finds its event already in the log.
+		a.srv.event(Event{Kind: EventReady, App: a.name, Worker: w.id, PID: w.pid, Message: msg})
 		a.mu.Lock()
 		if w.state == StateStarting {
 			w.state = StateIdle
@@ -215,11 +222,6 @@ func (a *App) record(w *worker, typ byte, p []byte) {
 		}
 		a.mu.Unlock()
 		close(w.ready)
-		msg := fmt.Sprintf("worker %d ready (pid %d) in %s", w.id, w.pid, now.Sub(w.started).Round(time.Millisecond))
-		if err == nil {
-			msg += ", Python " + ri.Python
-		}
-		a.srv.event(Event{Kind: EventReady, App: a.name, Worker: w.id, PID: w.pid, Message: msg})
 	case recLoadErr:
 		a.mu.Lock()
 		w.loadError = string(p)

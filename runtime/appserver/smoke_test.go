@@ -3,6 +3,7 @@ package appserver
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -31,4 +32,30 @@ func TestSmoke(t *testing.T) {
 	}
 	info := a.Snapshot()
 	t.Logf("%+v", info)
+}
+
+// Whoever sees a worker ready finds its worker.ready event already
+// delivered: a consumer that is slow to take events (the control socket's
+// event log, a console) must not lag behind WaitReady.
+func TestReadyEventPrecedesReadiness(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	ready := 0
+	h.srv.opts.OnEvent = func(e Event) {
+		if e.Kind != EventReady {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // a slow consumer
+		mu.Lock()
+		ready++
+		mu.Unlock()
+	}
+	cfg := h.app("hello", helloApp)
+	cfg.Workers = 3
+	h.start(cfg)
+	mu.Lock()
+	defer mu.Unlock()
+	if ready != cfg.Workers {
+		t.Fatalf("WaitReady returned with %d worker.ready events delivered, want %d", ready, cfg.Workers)
+	}
 }

@@ -86,8 +86,9 @@ func TestLogFlood(t *testing.T) {
 	}()
 
 	var peak uint64
-	sampling := make(chan struct{})
+	sampling, sampled := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(sampled)
 		var ms runtime.MemStats
 		for {
 			select {
@@ -103,6 +104,7 @@ func TestLogFlood(t *testing.T) {
 	}()
 	body, err := get(filepath.Join(dir, "flood.sock"))
 	close(sampling)
+	<-sampled // peak is final
 	if err != nil {
 		t.Fatal(err)
 	}
