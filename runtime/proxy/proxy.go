@@ -95,6 +95,16 @@ type table struct {
 	defaultSource bool
 }
 
+// release lets go of what the table's routes keep open (static files).
+// Requests still running on the table finish; they open files themselves.
+func (t *table) release() {
+	for _, rt := range t.router.all {
+		if rt.static != nil {
+			rt.static.Close()
+		}
+	}
+}
+
 // accessSink is where access-log lines go.
 type accessSink struct {
 	buf  *logs.Buffer
@@ -404,7 +414,9 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		}
 		pl.bal.Store(newBalancer(pl.bal.Load().kind, pl.members())) // weights may have changed
 	}
-	p.tab.Store(nb.tab)
+	if old := p.tab.Swap(nb.tab); old != nil {
+		old.release()
+	}
 	if sink != nil {
 		if prev := p.access.Swap(sink); prev != nil && prev.own {
 			prev.buf.Close()
@@ -721,6 +733,9 @@ func (p *Proxy) Close(ctx context.Context) error {
 	p.wg.Wait()
 	for _, be := range backends {
 		be.tr.closeIdle()
+	}
+	if t := p.tab.Load(); t != nil {
+		t.release()
 	}
 	if s := p.access.Load(); s != nil && s.own {
 		s.buf.Close()

@@ -18,7 +18,8 @@ type rep struct {
 	id    fileID
 	mtime int64
 	etag  string
-	body  []byte // the whole content when kept in memory, else nil
+	body  []byte    // the whole content when kept in memory, else nil
+	of    *openFile // else the file kept open, or nil (open per request)
 
 	// Response header values, built once. Assigning a prebuilt []string to
 	// the response's header map costs no allocation. Each has len == cap,
@@ -46,6 +47,38 @@ func newRep(path string, st stat, body []byte) *rep {
 
 func (r *rep) size() int64 { return r.id.size }
 
+// openFile is a file kept open for the requests that send one
+// representation (nginx's open_file_cache): they sendfile from it at
+// offsets of their own, so they share it and a request costs no open,
+// fstat and close. It closes when the cache and the last request in flight
+// have let go of it.
+type openFile struct {
+	f    *os.File
+	refs atomic.Int64 // the cache's reference and one per request
+	open *atomic.Int64
+}
+
+// acquire takes a request's reference; false when the file is closed
+// (its entry left the cache meanwhile).
+func (o *openFile) acquire() bool {
+	for {
+		n := o.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if o.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (o *openFile) release() {
+	if o.refs.Add(-1) == 0 {
+		o.f.Close()
+		o.open.Add(-1)
+	}
+}
+
 // entry is what the handler knows about one path below the root: a
 // directory, or a regular file with its content type and precompressed
 // siblings. Only checked changes after it is built.
@@ -68,6 +101,16 @@ const entryOverhead = 512
 // stale has the next lookup revalidate e.
 func (e *entry) stale() { e.checked.Store(-1 << 62) }
 
+// drop lets go of the files e keeps open; the cache calls it once, when e
+// leaves it.
+func (e *entry) drop() {
+	for _, r := range []*rep{e.file, e.br, e.gz} {
+		if r != nil && r.of != nil {
+			r.of.release()
+		}
+	}
+}
+
 // cache maps cleaned paths below the root to entries, bounded in bytes.
 // Reads are lock-free (sync.Map); eviction drops arbitrary entries, which
 // under a bound that fits the working set is rare.
@@ -89,6 +132,7 @@ func (c *cache) get(k string) *entry {
 func (c *cache) put(k string, e *entry) {
 	if old, loaded := c.m.Swap(k, e); loaded {
 		c.bytes.Add(-old.(*entry).cost)
+		old.(*entry).drop()
 	}
 	if c.bytes.Add(e.cost) > c.max {
 		c.evict()
@@ -98,6 +142,7 @@ func (c *cache) put(k string, e *entry) {
 func (c *cache) remove(k string, e *entry) {
 	if c.m.CompareAndDelete(k, e) {
 		c.bytes.Add(-e.cost)
+		e.drop()
 	}
 }
 
@@ -178,8 +223,12 @@ func (h *Handler) load(t *tree, rel string, now int64) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	e := &entry{cost: entryOverhead}
+	defer func() {
+		if e.file == nil || e.file.of == nil {
+			f.Close()
+		}
+	}()
 	e.checked.Store(now)
 	switch {
 	case st.mode.IsDir():
@@ -206,16 +255,27 @@ func (h *Handler) load(t *tree, rel string, now int64) (*entry, error) {
 }
 
 // newFileRep builds the representation of an open regular file, reading it
-// into memory when it is small enough to keep.
+// into memory when it is small enough to keep, else keeping f open while
+// the handler's budget of open files allows; then rep.of owns f.
 func (h *Handler) newFileRep(f *os.File, st stat, as string) *rep {
-	var body []byte
 	if st.id.size <= h.maxInMemory {
 		buf := make([]byte, st.id.size)
 		if _, err := io.ReadFull(f, buf); err == nil {
-			body = buf
+			return newRep(as, st, buf)
 		} // else the file shrank under us: serve it from the disk, which re-stats
+		return newRep(as, st, nil)
 	}
-	return newRep(as, st, body)
+	r := newRep(as, st, nil)
+	if h.maxInMemory < 0 || h.closed.Load() {
+		return r
+	}
+	if h.openFiles.Add(1) > h.maxOpen {
+		h.openFiles.Add(-1)
+		return r
+	}
+	r.of = &openFile{f: f, open: &h.openFiles}
+	r.of.refs.Store(1)
+	return r
 }
 
 // sibling returns the representation of a precompressed sibling, or nil
@@ -225,11 +285,15 @@ func (h *Handler) sibling(t *tree, rel string) *rep {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	if st.mode != 0 {
+		f.Close()
 		return nil
 	}
-	return h.newFileRep(f, st, as)
+	r := h.newFileRep(f, st, as)
+	if r.of == nil {
+		f.Close()
+	}
+	return r
 }
 
 // unchanged reports whether the disk still holds what e describes: the same

@@ -175,9 +175,7 @@ func copyRange(w io.Writer, rp *rep, f *os.File, br byteRange) error {
 		_, err := w.Write(rp.body[br.start:br.end])
 		return err
 	}
-	if _, err := f.Seek(br.start, io.SeekStart); err != nil {
-		return err
-	}
-	_, err := io.Copy(w, &io.LimitedReader{R: f, N: br.end - br.start})
+	// A section, not a Seek: f may be shared with concurrent requests.
+	_, err := io.Copy(w, io.NewSectionReader(f, br.start, br.end-br.start))
 	return err
 }
