@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -585,6 +586,28 @@ func (rs *reqState) stream(resp *upResponse) {
 			h["Content-Length"] = []string{strconv.FormatInt(resp.contentLength, 10)}
 		}
 	}
+	var src io.Reader = resp.body
+	if ra, ok := resp.body.(interface {
+		readAhead([]byte) (int, bool)
+	}); ok && resp.contentLength < 0 && !rs.isHead {
+		// A body that ends at the close may be here whole already: then it
+		// goes out with a Content-Length, head and body in one write.
+		bp := copyBufPool.Get().(*[]byte)
+		defer copyBufPool.Put(bp)
+		n, whole := ra.readAhead(*bp)
+		if whole {
+			if resp.status >= 200 && resp.status != 204 && resp.status != 304 {
+				h["Content-Length"] = []string{strconv.Itoa(n)}
+			}
+			rs.w.WriteHeader(resp.status)
+			rs.w.Write((*bp)[:n])
+			resp.body.Close()
+			return
+		}
+		if n > 0 {
+			src = io.MultiReader(bytes.NewReader((*bp)[:n]), resp.body)
+		}
+	}
 	rs.w.WriteHeader(resp.status)
 	if rs.isHead || resp.body == nil {
 		if resp.body != nil {
@@ -592,7 +615,7 @@ func (rs *reqState) stream(resp *upResponse) {
 		}
 		return
 	}
-	err := rs.copyBody(resp.body, resp.contentLength < 0)
+	err := rs.copyBody(src, resp.contentLength < 0)
 	cerr := resp.body.Close()
 	if err == nil && cerr != nil && resp.contentLength < 0 {
 		err = &readErr{cerr}

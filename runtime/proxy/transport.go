@@ -227,9 +227,13 @@ type connBody struct {
 	br          *bufio.Reader
 	readTimeout time.Duration
 	lastSet     time.Time
+	err         error // met by readAhead, for the next Read
 }
 
 func (b *connBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
 	if b.readTimeout > 0 {
 		// Re-arming the deadline costs a timer update: do it only when a
 		// good part of it has passed.
@@ -239,6 +243,49 @@ func (b *connBody) Read(p []byte) (int, error) {
 		}
 	}
 	return b.body.Read(p)
+}
+
+// readAhead fills p with what has already arrived of a body that ends at
+// the close (uWSGI's, when the app sets no Content-Length), without
+// waiting. whole reports that the close was seen: p[:n] is the body, and
+// the client can have it with a Content-Length in one write instead of
+// chunks flushed as they come. Otherwise the rest follows by Read.
+func (b *connBody) readAhead(p []byte) (n int, whole bool) {
+	if b.body != io.Reader(b.br) || b.err != nil {
+		return 0, false // framed by length or chunks, or failed
+	}
+	sc, ok := b.conn.(syscall.Conn)
+	if !ok {
+		return 0, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	n, _ = b.br.Read(p[:min(len(p), b.br.Buffered())])
+	for n < len(p) {
+		var m int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			m, rerr = syscall.Read(int(fd), p[n:])
+			return true // one try: never wait
+		}); err != nil {
+			return n, false
+		}
+		switch {
+		case rerr == syscall.EINTR:
+			continue
+		case rerr == syscall.EAGAIN:
+			return n, false
+		case rerr != nil:
+			b.err = rerr
+			return n, false
+		case m == 0:
+			return n, true
+		}
+		n += m
+	}
+	return n, false
 }
 
 func (b *connBody) Close() error {
