@@ -69,6 +69,29 @@ func TestOpenFileCache(t *testing.T) {
 		t.Fatalf("after a rewrite in place: %d bytes, Content-Length %s", len(body), resp.Header().Get("Content-Length"))
 	}
 
+	// Replaced by a rename, or deleted: the kept descriptor still reads the
+	// old file, which has no name any more; the request looks again.
+	sectionFile(t, h, "/big.js")
+	next := bytes.Repeat([]byte("v2 "), 9000)
+	tmp := filepath.Join(fx.root, "big.js.tmp")
+	if err := os.WriteFile(tmp, next, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(fx.root, "big.js")); err != nil {
+		t.Fatal(err)
+	}
+	if body, _, _ := sectionFile(t, h, "/big.js"); !bytes.Equal(body, next) {
+		t.Fatalf("after a replacement by rename: %d bytes, want the new %d", len(body), len(next))
+	}
+	sectionFile(t, h, "/big.js") // kept open again
+	if err := os.Remove(filepath.Join(fx.root, "big.js")); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	if h.Serve(w, httptest.NewRequest("GET", "/big.js", nil), "/big.js") {
+		t.Fatalf("a deleted file was served: %d, %d bytes", w.Code, w.Body.Len())
+	}
+
 	// A request in flight holds its own reference across Close.
 	e := h.cache.get("64k1.bin")
 	if e == nil || e.file.of == nil || !e.file.of.acquire() {

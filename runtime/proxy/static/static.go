@@ -284,9 +284,11 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, urlPath stri
 	var f *os.File
 	if rp.body == nil && rp.of != nil && rp.of.acquire() {
 		// Kept open: check it still is what rp describes (a rewrite in
-		// place changes size or mtime), so the head describes the bytes.
+		// place changes size or mtime), so the head describes the bytes,
+		// and that it still has a name: a file deleted or replaced by a
+		// rename is looked up again at once, as an open per request would.
 		defer rp.of.release()
-		if fi, err := rp.of.f.Stat(); err != nil || statOf(fi).id != rp.id {
+		if fi, err := rp.of.f.Stat(); err != nil || statOf(fi).id != rp.id || unlinked(fi) {
 			e.stale()
 		} else {
 			f = rp.of.f

@@ -173,6 +173,13 @@ func statOf(fi fs.FileInfo) stat {
 	}
 }
 
+// unlinked reports whether the file fi describes has no name left: it was
+// deleted, or replaced by a rename.
+func unlinked(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 0
+}
+
 func devIno(fi fs.FileInfo) (dev, ino uint64) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return uint64(st.Dev), uint64(st.Ino)
