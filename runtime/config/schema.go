@@ -103,7 +103,6 @@ func (sc *schemaCheck) lookup(typ reflect.Type, keys []string, line int, path st
 
 var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
-// value checks one value node against typ.
 // value checks one value node against typ; at is the line of the key (or
 // array element) holding it, for values that have no line of their own (an
 // empty array).

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stackctl/stackctl/runtime/proxy/rewrite"
+	"github.com/stackctl/stackctl/runtime/proxy/static"
 	"github.com/stackctl/stackctl/runtime/uwsgi"
 )
 
@@ -147,7 +148,7 @@ func (rs *reqState) serve() {
 	// Route (and rewrite, and pass upstream) the normalised path, as nginx
 	// does: "/x/../admin/" and "//admin/" are "/admin/", so a route cannot
 	// be bypassed by spelling its path differently.
-	clean, ok := cleanPath(rs.path)
+	clean, ok := static.Normalize(rs.path)
 	if !ok {
 		rs.fail(http.StatusBadRequest, fmt.Errorf("path %q climbs above the root", rs.path))
 		return

@@ -50,23 +50,51 @@ func cleanPath(p string) (rel string, dir bool, status int) {
 		return rel, p == "/", 0
 	}
 
+	n, ok := Normalize(p)
+	if !ok {
+		return "", false, http.StatusBadRequest
+	}
+	rel = strings.Trim(n, "/")
+	return rel, strings.HasSuffix(n, "/"), 0
+}
+
+// Normalize normalises a decoded URL path the way nginx does before it
+// picks a location: repeated slashes merge, "." segments go, ".." removes
+// the segment before it, and a trailing slash (or a final "." or "..")
+// stays a trailing slash. The result starts with "/"; ok is false when
+// ".." climbs above the root. The proxy routes by it, so that a route
+// cannot be bypassed by spelling its path differently ("//admin/",
+// "/x/../admin/"); cleanPath maps it to a file.
+func Normalize(p string) (clean string, ok bool) {
+	if p == "" {
+		return "/", true
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") && p[0] == '/' {
+		return p, true // the common case: nothing to do, no allocation
+	}
 	segs := make([]string, 0, strings.Count(p, "/")+1)
-	last := ""
-	for s := range strings.SplitSeq(p, "/") {
-		last = s
-		switch s {
+	trailing := false
+	for seg := range strings.SplitSeq(p, "/") {
+		switch seg {
 		case "", ".":
+			trailing = true
+			continue
 		case "..":
 			if len(segs) == 0 {
-				return "", false, http.StatusBadRequest
+				return "", false
 			}
 			segs = segs[:len(segs)-1]
-		default:
-			segs = append(segs, s)
+			trailing = true
+			continue
 		}
+		segs = append(segs, seg)
+		trailing = false
 	}
-	dir = last == "" || last == "." || last == ".."
-	return strings.Join(segs, "/"), dir, 0
+	out := "/" + strings.Join(segs, "/")
+	if trailing && len(segs) > 0 {
+		out += "/"
+	}
+	return out, true
 }
 
 // isDotSegment reports whether s begins with a "." or ".." path segment.

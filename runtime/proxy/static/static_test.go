@@ -774,3 +774,31 @@ func TestPreconditions(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalize(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"/", "/", true},
+		{"", "/", true},
+		{"/a/b", "/a/b", true},
+		{"/a/b/", "/a/b/", true},
+		{"//admin/", "/admin/", true},
+		{"/x/../admin/", "/admin/", true},
+		{"/x/./y", "/x/y", true},
+		{"/x/y/.", "/x/y/", true},
+		{"/x/y/..", "/x/", true},
+		{"/a//b///c", "/a/b/c", true},
+		{"/..", "", false},
+		{"/a/../../b", "", false},
+		{"/.hidden/x", "/.hidden/x", true},
+		{"/a/..b/c", "/a/..b/c", true},
+		{"/..%2f", "/..%2f", true}, // already decoded by the engine: a literal name
+	} {
+		got, ok := Normalize(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("Normalize(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
