@@ -61,7 +61,7 @@ func stopQuickly(p *peertest.Process) {
 	pid := p.Cmd.Process.Pid
 	syscall.Kill(pid, syscall.SIGINT)
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if _, state, ok := procStat(pid); !ok || state == "Z" {
+		if !peertest.Alive(pid) {
 			break
 		}
 	}
@@ -70,7 +70,7 @@ func stopQuickly(p *peertest.Process) {
 }
 
 // workers are the uWSGI master's children.
-func (u *uwsgiStack) workers() []int { return childPIDs(u.uwsgi.Cmd.Process.Pid) }
+func (u *uwsgiStack) workers() []int { return peertest.ChildPIDs(u.uwsgi.Cmd.Process.Pid) }
 
 // waitWorkers waits until ok(number of workers), for at most 30 s.
 func (u *uwsgiStack) waitWorkers(ok func(int) bool, what string) {
@@ -139,7 +139,7 @@ func killEvery(d, interval time.Duration, parent int, pids func() []int) int {
 			continue
 		}
 		pid := candidates[rand.IntN(len(candidates))]
-		if ppid, _, ok := procStat(pid); ok && ppid == parent && syscall.Kill(pid, syscall.SIGKILL) == nil {
+		if ppid, _, ok := peertest.ProcStat(pid); ok && ppid == parent && syscall.Kill(pid, syscall.SIGKILL) == nil {
 			kills++
 		}
 	}

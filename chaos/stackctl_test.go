@@ -305,7 +305,7 @@ func processesMentioning(marks ...string) []int {
 		if err != nil || !containsAny(string(cmdline), marks) {
 			continue
 		}
-		if _, state, ok := procStat(pid); ok && state != "Z" && state != "X" {
+		if peertest.Alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -319,37 +319,6 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
-}
-
-// childPIDs lists the live children of pid (uWSGI's workers).
-func childPIDs(pid int) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, state, ok := procStat(n); ok && ppid == pid && state != "Z" && state != "X" {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// procStat returns a process's parent and state from /proc/PID/stat.
-func procStat(pid int) (ppid int, state string, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 {
-		return 0, "", false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return ppid, f[0], true
 }
 
 func writeFile(t *testing.T, path, text string) {

@@ -174,7 +174,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for id, pid := range after {
-		if alive(pid) {
+		if peertest.Alive(pid) {
 			t.Errorf("worker %d (pid %d) outlived the console", id, pid)
 		}
 	}

@@ -11,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stackctl/stackctl/internal/peertest"
 	"github.com/stackctl/stackctl/runtime/uwsgi"
 )
 
@@ -186,50 +186,12 @@ func get(sock, path string) (string, error) {
 	return string(b), err
 }
 
-// childPIDs lists the live (not zombie) children of pid.
-func childPIDs(pid int) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		ppid, state, ok := procStat(n)
-		if ok && ppid == pid && state != "Z" {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// procStat returns a process's parent and state from /proc/PID/stat.
-func procStat(pid int) (ppid int, state string, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, "", false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, "", false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return ppid, f[0], true
-}
-
-func alive(pid int) bool {
-	_, state, ok := procStat(pid)
-	return ok && state != "Z" && state != "X"
-}
-
 // TestSIGKILLLeavesNoOrphans: whatever kills stackctl, its workers die with
 // it (Pdeathsig), within 2 s.
 func TestSIGKILLLeavesNoOrphans(t *testing.T) {
 	cfg, sock := writeStack(t, "")
 	cmd := serve(t, cfg, sock)
-	workers := childPIDs(cmd.Process.Pid)
+	workers := peertest.ChildPIDs(cmd.Process.Pid)
 	if len(workers) != 2 {
 		t.Fatalf("stackctl has %d children, want 2 workers: %v", len(workers), workers)
 	}
@@ -237,7 +199,7 @@ func TestSIGKILLLeavesNoOrphans(t *testing.T) {
 	cmd.Wait()
 	deadline := time.Now().Add(2 * time.Second)
 	for _, pid := range workers {
-		for alive(pid) {
+		for peertest.Alive(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("worker %d still alive 2 s after stackctl was SIGKILLed", pid)
 			}
@@ -251,7 +213,7 @@ func TestSIGKILLLeavesNoOrphans(t *testing.T) {
 func TestGracefulStop(t *testing.T) {
 	cfg, sock := writeStack(t, "")
 	cmd := serve(t, cfg, sock)
-	workers := childPIDs(cmd.Process.Pid)
+	workers := peertest.ChildPIDs(cmd.Process.Pid)
 	type res struct {
 		body string
 		err  error
@@ -280,7 +242,7 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatal("stackctl serve did not exit after SIGTERM")
 	}
 	for _, pid := range workers {
-		if alive(pid) {
+		if peertest.Alive(pid) {
 			t.Errorf("worker %d outlived a graceful stop", pid)
 		}
 	}
