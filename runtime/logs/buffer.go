@@ -25,11 +25,11 @@ var ErrClosed = errors.New("logs: closed")
 // lines out, never while waiting. With a file, Append may wait for the disk.
 type Buffer struct {
 	source   string
-	path     string
 	capacity int
 	id       uint64
 
 	mu     sync.Mutex
+	path   string        // the file's path, "" for none; see PrepareFile
 	ring   []Line        // grows up to capacity, then wraps: Seq s lives at ring[(s-1)%capacity]
 	last   uint64        // Seq of the newest line, 0 when none
 	wake   chan struct{} // non-nil while a Subscription waits; closed by the next Append or Close
@@ -84,7 +84,76 @@ func NewBuffer(source string, capacity int, path string) (*Buffer, error) {
 func (b *Buffer) Source() string { return b.source }
 
 // Path returns the Buffer's file path, "" when it has no file.
-func (b *Buffer) Path() string { return b.path }
+func (b *Buffer) Path() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.path
+}
+
+// fileSink returns the current sink, nil without a file.
+func (b *Buffer) fileSink() *fileSink {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sink
+}
+
+// FileSwitch is a file opened for a Buffer and not yet in use: Commit
+// moves the Buffer's lines to it, Cancel closes it. It lets a caller that
+// changes several things open every file first and change nothing when one
+// fails (a configuration reload).
+type FileSwitch struct {
+	b    *Buffer
+	path string
+	sink *fileSink // nil for path ""
+}
+
+// PrepareFile opens path (append mode, 0644, parent directories created)
+// for the Buffer's lines from the Commit of the returned switch on; path ""
+// means no file. Nothing changes until Commit.
+func (b *Buffer) PrepareFile(path string) (*FileSwitch, error) {
+	sw := &FileSwitch{b: b, path: path}
+	if path != "" {
+		s, err := openSink(path)
+		if err != nil {
+			return nil, fmt.Errorf("logs: source %q: %w", b.source, err)
+		}
+		sw.sink = s
+	}
+	return sw, nil
+}
+
+// Commit makes the Buffer write every line appended from now on to the
+// switch's file, and flushes and closes the file it wrote to before
+// (returning that file's error, if any). Seq numbers and the lines in
+// memory go on: followers see one stream. After Close it closes the new
+// file and returns ErrClosed.
+func (sw *FileSwitch) Commit() error {
+	b := sw.b
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		sw.Cancel()
+		return ErrClosed
+	}
+	old := b.sink
+	b.sink, b.path = sw.sink, sw.path
+	b.mu.Unlock()
+	// An Append that took old's lock before the swap writes before this
+	// close, which waits for that lock.
+	if old != nil {
+		if err := old.close(); err != nil {
+			return fmt.Errorf("logs: source %q: %w", b.source, err)
+		}
+	}
+	return nil
+}
+
+// Cancel closes the switch's file unused.
+func (sw *FileSwitch) Cancel() {
+	if sw.sink != nil {
+		sw.sink.close()
+	}
+}
 
 // Capacity returns the most lines the Buffer keeps in memory.
 func (b *Buffer) Capacity() int { return b.capacity }
@@ -125,14 +194,15 @@ func (b *Buffer) Append(worker int, stream, text string) Line {
 		close(b.wake)
 		b.wake = nil
 	}
-	if b.sink == nil {
+	sink := b.sink // PrepareFile's Commit may swap it once mu is released
+	if sink == nil {
 		b.mu.Unlock()
 		return l
 	}
-	b.sink.mu.Lock()
+	sink.mu.Lock()
 	b.mu.Unlock()
-	b.sink.writeLocked(l)
-	b.sink.mu.Unlock()
+	sink.writeLocked(l)
+	sink.mu.Unlock()
 	return l
 }
 
@@ -217,10 +287,11 @@ func (b *Buffer) waitChanLocked() <-chan struct{} {
 // (lines written while the file failed are lost to the file, not to memory).
 // Without a file it returns nil; after Close, ErrClosed.
 func (b *Buffer) Flush() error {
-	if b.sink == nil {
+	sink := b.fileSink()
+	if sink == nil {
 		return nil
 	}
-	if err := b.sink.flush(); err != nil {
+	if err := sink.flush(); err != nil {
 		return fmt.Errorf("logs: source %q: %w", b.source, err)
 	}
 	return nil
@@ -234,10 +305,11 @@ func (b *Buffer) Flush() error {
 // file until a later Reopen succeeds. Without a file Reopen does nothing;
 // after Close it returns ErrClosed.
 func (b *Buffer) Reopen() error {
-	if b.sink == nil {
+	sink := b.fileSink()
+	if sink == nil {
 		return nil
 	}
-	if err := b.sink.reopen(); err != nil {
+	if err := sink.reopen(); err != nil {
 		return fmt.Errorf("logs: source %q: %w", b.source, err)
 	}
 	return nil
@@ -259,11 +331,12 @@ func (b *Buffer) Close() error {
 		close(b.wake)
 		b.wake = nil
 	}
+	sink := b.sink
 	b.mu.Unlock()
-	if b.sink == nil {
+	if sink == nil {
 		return nil
 	}
-	if err := b.sink.close(); err != nil {
+	if err := sink.close(); err != nil {
 		return fmt.Errorf("logs: source %q: %w", b.source, err)
 	}
 	return nil

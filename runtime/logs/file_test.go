@@ -242,3 +242,73 @@ func TestReopenWithoutFile(t *testing.T) {
 		t.Errorf("Reopen without a file = %v", err)
 	}
 }
+
+// A Buffer moves to another file in two steps: PrepareFile opens it and
+// changes nothing (a path that cannot be opened is an error and the Buffer
+// goes on as it was); Commit switches every later line to it, closes the
+// old file and keeps Seq going. Cancel and Commit after Close leave no
+// flusher behind.
+func TestPrepareFile(t *testing.T) {
+	base := runtime.NumGoroutine()
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "a.log"), filepath.Join(dir, "sub", "b.log")
+	b := mustBuffer(t, "access", 10, first)
+	b.Append(0, StreamAccess, "one")
+
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o644)
+	if _, err := b.PrepareFile(filepath.Join(blocker, "x.log")); err == nil {
+		t.Fatal("PrepareFile under a regular file: no error")
+	}
+	sw, err := b.PrepareFile(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Append(0, StreamAccess, "two") // not switched yet
+	if b.Path() != first {
+		t.Fatalf("Path before Commit: %q", b.Path())
+	}
+	if err := sw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b.Append(0, StreamAccess, "three")
+	if b.Path() != second {
+		t.Fatalf("Path after Commit: %q", b.Path())
+	}
+	if got := seqsOf(b.Tail(10)); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("Seq across the switch: %v", got)
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(first)
+	c, _ := os.ReadFile(second)
+	if string(a) != "one\ntwo\n" || string(c) != "three\n" {
+		t.Fatalf("old file %q, new file %q", a, c)
+	}
+
+	// Back to no file at all, then a switch prepared and cancelled.
+	sw, _ = b.PrepareFile("")
+	if err := sw.Commit(); err != nil || b.Path() != "" {
+		t.Fatalf("to no file: %v, path %q", err, b.Path())
+	}
+	sw, err = b.PrepareFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.Cancel()
+	b.Append(0, StreamAccess, "four")
+	if a, _ := os.ReadFile(first); string(a) != "one\ntwo\n" {
+		t.Fatalf("a cancelled switch wrote: %q", a)
+	}
+
+	sw, err = b.PrepareFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := sw.Commit(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Commit after Close: %v, want ErrClosed", err)
+	}
+	checkGoroutines(t, base)
+}

@@ -41,10 +41,10 @@ type Options struct {
 	// (an untyped nil, or a nil *appserver.App) when there is none. Needed
 	// for "app:NAME" servers and routes to an [[app]].
 	Apps func(name string) LaneSource
-	// Logs receives the access log as its "access" source (the in-memory
-	// stream the console tails and, unless access_log names another file,
-	// RunDir/logs/access.log). Nil: no access log unless access_log names a
-	// file.
+	// Logs receives the access log as its "access" source: the in-memory
+	// stream the console tails, and the file RunDir/logs/access.log or the
+	// one access_log names (logs.Store.ReopenAll reopens it for logrotate).
+	// Nil: a store of the proxy's own, without a directory.
 	Logs *logs.Store
 	// OnEvent is called for every server state change (health, admin),
 	// with its reason. It must not block.
@@ -107,9 +107,8 @@ func (t *table) release() {
 
 // accessSink is where access-log lines go.
 type accessSink struct {
-	buf  *logs.Buffer
-	own  bool   // the proxy opened it (access_log = PATH) and closes it
-	path string // access_log as configured
+	buf  *logs.Buffer // the log store's "access" buffer; nil when off
+	path string       // access_log as configured
 }
 
 // New builds the proxy for cfg.Proxy, binds its listeners and starts
@@ -128,6 +127,9 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if p.opts.Logs == nil {
+		p.opts.Logs = logs.NewStore("", 0)
 	}
 	p.states.New = func() any { return new(reqState) }
 	if err := p.Apply(cfg); err != nil {
@@ -395,7 +397,7 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 		}
 		bound[addr] = ln
 	}
-	sink, err := p.openAccess(cfg)
+	sink, file, err := p.openAccess(cfg)
 	if err != nil {
 		for _, l := range bound {
 			l.Close()
@@ -417,10 +419,13 @@ func (p *Proxy) Apply(cfg *config.Config) error {
 	if old := p.tab.Swap(nb.tab); old != nil {
 		old.release()
 	}
-	if sink != nil {
-		if prev := p.access.Swap(sink); prev != nil && prev.own {
-			prev.buf.Close()
+	if file != nil {
+		if err := file.Commit(); err != nil {
+			p.log.Warn("access log: closing the previous file", "error", err)
 		}
+	}
+	if sink != nil {
+		p.access.Store(sink)
 	}
 	p.limiter.setLimit(cfg.Proxy.MaxConnections)
 	for addr, ln := range bound {
@@ -526,50 +531,40 @@ func (p *Proxy) handlerFor(addr string) http.Handler {
 	return &listenerHandler{p: p, port: port, host: host}
 }
 
-// openAccess prepares the access log sink for cfg; nil means "keep the
-// current one".
-func (p *Proxy) openAccess(cfg *config.Config) (*accessSink, error) {
+// openAccess prepares the access log cfg asks for: nil when it does not
+// change. The lines go to the log store's "access" buffer (memory, for the
+// console and `stackctl logs access`) and to its file, RunDir/logs/access.log
+// or the file access_log names; a new file is opened here and used from the
+// switch's Commit, so that a reload that cannot open it changes nothing.
+func (p *Proxy) openAccess(cfg *config.Config) (*accessSink, *logs.FileSwitch, error) {
 	path := cfg.Proxy.AccessLog
 	if cur := p.access.Load(); cur != nil && cur.path == path {
-		return nil, nil
+		return nil, nil, nil
 	}
-	switch {
-	case path == "off":
-		return &accessSink{path: path}, nil
-	case cfg.DefaultAccessLog() || (p.opts.Logs != nil && p.opts.Logs.Path(logs.SourceAccess) == path):
-		if p.opts.Logs == nil {
-			return &accessSink{path: path}, nil
-		}
-		buf, err := p.opts.Logs.Buffer(logs.SourceAccess)
-		if err != nil {
-			return nil, fmt.Errorf("access log: %w", err)
-		}
-		return &accessSink{buf: buf, path: path}, nil
-	default:
-		buf, err := logs.NewBuffer(logs.SourceAccess, 2000, path)
-		if err != nil {
-			return nil, fmt.Errorf("access log: %w", err)
-		}
-		return &accessSink{buf: buf, own: true, path: path}, nil
+	if path == "off" {
+		return &accessSink{path: path}, nil, nil
 	}
+	buf, err := p.opts.Logs.Buffer(logs.SourceAccess)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access log: %w", err)
+	}
+	file := path
+	if cfg.DefaultAccessLog() {
+		file = p.opts.Logs.Path(logs.SourceAccess)
+	}
+	var sw *logs.FileSwitch
+	if buf.Path() != file {
+		if sw, err = buf.PrepareFile(file); err != nil {
+			return nil, nil, fmt.Errorf("access log: %w", err)
+		}
+	}
+	return &accessSink{buf: buf, path: path}, sw, nil
 }
 
-// AccessLog returns the buffer the access log goes to (nil when it is
-// off): the log store's "access" buffer, or, when access_log names a file
-// of its own, a buffer the proxy owns.
+// AccessLog returns the buffer the access log goes to, nil when it is off.
 func (p *Proxy) AccessLog() *logs.Buffer {
 	if s := p.access.Load(); s != nil {
 		return s.buf
-	}
-	return nil
-}
-
-// ReopenLogs reopens an access log file the proxy owns (access_log =
-// PATH), for logrotate's SIGUSR1; the log store's own files are reopened
-// by logs.Store.ReopenAll.
-func (p *Proxy) ReopenLogs() error {
-	if s := p.access.Load(); s != nil && s.own {
-		return s.buf.Reopen()
 	}
 	return nil
 }
@@ -736,9 +731,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 	}
 	if t := p.tab.Load(); t != nil {
 		t.release()
-	}
-	if s := p.access.Load(); s != nil && s.own {
-		s.buf.Close()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("proxy: close: %w", err)

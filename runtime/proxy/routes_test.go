@@ -167,7 +167,8 @@ func TestAccessLogDestinations(t *testing.T) {
 		t.Fatalf("RunDir/logs/access.log: %v %q", err, b)
 	}
 
-	// access_log = PATH: a file of the proxy's own, reopened by ReopenLogs.
+	// access_log = PATH: the same buffer writes to that file, reopened for
+	// logrotate with the store's other files.
 	own := filepath.Join(dir, "own", "access.log")
 	if err := tp.Apply(parseConfig(t, dir, upstreamConfig(`"127.0.0.1:0"`, up, "proxy:access_log = \""+own+"\""))); err != nil {
 		t.Fatal(err)
@@ -178,7 +179,7 @@ func TestAccessLogDestinations(t *testing.T) {
 	if err := os.Rename(own, rotated); err != nil {
 		t.Fatal(err)
 	}
-	if err := tp.ReopenLogs(); err != nil {
+	if err := tp.logs.ReopenAll(); err != nil {
 		t.Fatal(err)
 	}
 	get(t, c, "GET", tp.url("/c"), nil, "")

@@ -211,19 +211,8 @@ func (s *Stack) Apps() *appserver.Server { return s.apps }
 // Events is the event log.
 func (s *Stack) Events() *stats.Events { return s.events }
 
-// Log returns a log buffer by source. The access log is the proxy's: a
-// buffer of its own when access_log names a file of its own, so that the
-// console and `stackctl logs access` show what goes to that file.
-func (s *Stack) Log(source string) (*logs.Buffer, bool) {
-	if source == logs.SourceAccess {
-		if p := s.frontDoor(); p != nil {
-			if b := p.AccessLog(); b != nil {
-				return b, true
-			}
-		}
-	}
-	return s.logs.Lookup(source)
-}
+// Log returns a log buffer by source.
+func (s *Stack) Log(source string) (*logs.Buffer, bool) { return s.logs.Lookup(source) }
 
 // frontDoor returns the running proxy, or nil.
 func (s *Stack) frontDoor() *proxy.Proxy {
@@ -234,11 +223,7 @@ func (s *Stack) frontDoor() *proxy.Proxy {
 
 // ReopenLogs reopens every log file (after logrotate moved them).
 func (s *Stack) ReopenLogs() error {
-	err := s.logs.ReopenAll()
-	if p := s.frontDoor(); p != nil {
-		err = errors.Join(err, p.ReopenLogs())
-	}
-	return err
+	return s.logs.ReopenAll()
 }
 
 // Stop stops the stack gracefully: workers finish their requests in flight;

@@ -101,7 +101,6 @@ func run(path, cpuprofile string) error {
 			debug.FreeOSMemory()
 		case syscall.SIGUSR1:
 			store.ReopenAll()
-			p.ReopenLogs()
 		case syscall.SIGUSR2:
 			if cpuprofile == "" {
 				continue
