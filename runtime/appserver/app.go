@@ -714,6 +714,11 @@ func (a *App) update(ctx context.Context, cfg config.App) error {
 		next := old
 		next.cfg = cfg
 		next.cfg.Workers = old.cfg.Workers
+		so, err := a.srv.speedupsFor(cfg)
+		if err != nil {
+			return fmt.Errorf("update %s: %w", a.name, err)
+		}
+		next.speedups = so
 		if change.socket {
 			l, err := openSocket(networkOf(cfg), addressOf(cfg), cfg.Listen, cfg.SocketFileMode())
 			if err != nil {
@@ -767,7 +772,7 @@ func classifyChange(old, new config.App) change {
 	var c change
 	c.socket = old.Socket != new.Socket || old.SocketMode != new.SocketMode || old.Listen != new.Listen
 	c.reload = c.socket || old.Module != new.Module || old.Chdir != new.Chdir || old.Python != new.Python ||
-		old.Threads != new.Threads || old.MaxRequests != new.MaxRequests || old.BufferSize != new.BufferSize ||
+		old.Threads != new.Threads || old.MaxRequests != new.MaxRequests || old.BufferSize != new.BufferSize || old.Speedups != new.Speedups ||
 		!equalMap(old.Env, new.Env) || strings.Join(old.PythonPath, "\x00") != strings.Join(new.PythonPath, "\x00")
 	return c
 }

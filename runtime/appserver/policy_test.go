@@ -90,6 +90,7 @@ func TestClassifyChange(t *testing.T) {
 		{"env key added", func(a *config.App) { a.Env = map[string]string{"A": "1", "B": "1"} }, true, false},
 		{"threads", func(a *config.App) { a.Threads = 4 }, true, false},
 		{"max_requests (enforced in the worker)", func(a *config.App) { a.MaxRequests = 11 }, true, false},
+		{"speedups", func(a *config.App) { a.Speedups = "off" }, true, false},
 		{"socket", func(a *config.App) { a.Socket = "127.0.0.1:3031" }, true, true},
 		{"socket mode", func(a *config.App) { a.SocketMode = "0666" }, true, true},
 		{"backlog", func(a *config.App) { a.Listen = 4096 }, true, true},

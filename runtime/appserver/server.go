@@ -44,14 +44,18 @@ type Options struct {
 	// SampleInterval is how often worker memory and CPU are sampled (and
 	// max_rss enforced). Default 1s.
 	SampleInterval time.Duration
+	// SpeedupsDir keeps the compiled C speedups of the workers (see
+	// config.App.Speedups). Default: stackctl in the user's cache directory.
+	SpeedupsDir string
 }
 
 // Server is the master of every app.
 type Server struct {
-	opts    Options
-	script  string
-	sampler *stats.Sampler
-	seq     atomic.Uint64
+	opts     Options
+	script   string
+	speedups *speedups
+	sampler  *stats.Sampler
+	seq      atomic.Uint64
 
 	mu     sync.Mutex
 	apps   map[string]*App
@@ -70,6 +74,9 @@ func New(opts Options) (*Server, error) {
 	if opts.SampleInterval <= 0 {
 		opts.SampleInterval = time.Second
 	}
+	if opts.SpeedupsDir == "" {
+		opts.SpeedupsDir = defaultSpeedupsDir(opts.RunDir)
+	}
 	if err := os.MkdirAll(opts.RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("appserver: run dir: %w", err)
 	}
@@ -84,6 +91,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:     opts,
 		script:   script,
+		speedups: newSpeedups(opts.SpeedupsDir),
 		sampler:  stats.NewSampler(stats.SamplerOptions{}),
 		apps:     map[string]*App{},
 		stop:     make(chan struct{}),
@@ -96,6 +104,10 @@ func New(opts Options) (*Server, error) {
 // AddApp opens the app's socket and starts its workers. It returns once they
 // are spawned; use App.WaitReady to wait for them to import the app.
 func (s *Server) AddApp(cfg config.App) (*App, error) {
+	so, err := s.speedupsFor(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -112,7 +124,7 @@ func (s *Server) AddApp(cfg config.App) (*App, error) {
 	a := &App{
 		srv:          s,
 		name:         cfg.Name,
-		spec:         spawnSpec{cfg: cfg, listener: l, script: s.script},
+		spec:         spawnSpec{cfg: cfg, listener: l, script: s.script, speedups: so},
 		retiring:     map[*worker]struct{}{},
 		lanesChanged: make(chan struct{}),
 	}
@@ -295,6 +307,15 @@ func (s *Server) loop() {
 			}
 		}
 	}
+}
+
+// speedupsFor returns the compiled speedups cfg's workers load, or "".
+func (s *Server) speedupsFor(cfg config.App) (string, error) {
+	so, err := s.speedups.forApp(cfg, func(msg string) { s.line(cfg.Name, 0, "stackctl", msg) })
+	if err != nil {
+		return "", fmt.Errorf("app %s: %w", cfg.Name, err)
+	}
+	return so, nil
 }
 
 func (s *Server) event(e Event) {

@@ -82,7 +82,7 @@ type spawnSpec struct {
 	cfg      config.App
 	listener *os.File
 	script   string
-	extraEnv []string
+	speedups string // the compiled C speedups to load, or ""
 }
 
 // WorkerState is what a worker is doing.
@@ -179,7 +179,13 @@ func (w *worker) start() (err error) {
 	}
 	cmd := exec.Command(cfg.Python, w.spec.script)
 	cmd.Dir = cfg.Chdir
-	cmd.Env = append(os.Environ(), w.spec.extraEnv...)
+	cmd.Env = os.Environ()
+	if w.spec.speedups != "" {
+		cmd.Env = append(cmd.Env, "STACKCTL_SPEEDUPS="+w.spec.speedups)
+		if cfg.Speedups == config.SpeedupsRequired {
+			cmd.Env = append(cmd.Env, "STACKCTL_SPEEDUPS_REQUIRED=1")
+		}
+	}
 	for k, v := range cfg.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

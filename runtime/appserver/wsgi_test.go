@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stackctl/stackctl/runtime/config"
 	"github.com/stackctl/stackctl/runtime/uwsgi"
 )
 
@@ -81,7 +82,11 @@ func laneDoHeader(ctx context.Context, l *uwsgi.Lane, method, uri string, header
 	return resp, data, err
 }
 
-func wsgiTestApp(t *testing.T, h *harness, name string) *App {
+// speedupsModes are the two implementations of the worker's hot spots
+// (config.App.Speedups): tests of the WSGI contract run under both.
+var speedupsModes = []string{config.SpeedupsRequired, config.SpeedupsOff}
+
+func wsgiTestApp(t *testing.T, h *harness, name string, speedups string) *App {
 	t.Helper()
 	src, err := os.ReadFile("testdata/wsgiapp.py")
 	if err != nil {
@@ -89,7 +94,13 @@ func wsgiTestApp(t *testing.T, h *harness, name string) *App {
 	}
 	cfg := h.app(name, string(src))
 	cfg.Workers = 1
-	return h.start(cfg)
+	cfg.Speedups = speedups
+	a := h.start(cfg)
+	want := map[string]string{config.SpeedupsRequired: "C", config.SpeedupsOff: "Python"}[speedups]
+	if r := viaSocket(a)(t, "GET", "/speedups", nil, nil); want != "" && string(r.body) != want {
+		t.Fatalf("speedups = %q: the worker runs the %q versions, want %q (%v)", speedups, r.body, want, r.err)
+	}
+	return a
 }
 
 // TestWSGIConformance runs the PEP 3333 matrix against an app wrapped in
@@ -97,8 +108,14 @@ func wsgiTestApp(t *testing.T, h *harness, name string) *App {
 // over a lane (what stackctl's proxy uses). Any validator complaint is an
 // AssertionError or a warning-turned-error in the worker's log.
 func TestWSGIConformance(t *testing.T) {
+	for _, mode := range speedupsModes {
+		t.Run(mode, func(t *testing.T) { testWSGIConformance(t, mode) })
+	}
+}
+
+func testWSGIConformance(t *testing.T, speedups string) {
 	h := newHarness(t)
-	a := wsgiTestApp(t, h, "wsgiapp")
+	a := wsgiTestApp(t, h, "wsgiapp", speedups)
 	for _, tc := range []struct {
 		name string
 		tr   transport

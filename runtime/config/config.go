@@ -96,6 +96,12 @@ type App struct {
 	// touch-reload) and directories (any .py file in them changing, for
 	// development), relative to chdir; a change chain-reloads the app.
 	TouchReload []string `toml:"touch_reload"`
+	// Speedups says whether workers use the C versions of their
+	// per-request hot spots, which the master compiles once per interpreter
+	// with the system's C compiler and Python's headers: "auto" (when
+	// they can be built), "off" (pure Python), or "required" (an app whose
+	// speedups cannot be built does not start).
+	Speedups string `toml:"speedups"`
 }
 
 // Defaults applied to every app.
@@ -107,6 +113,13 @@ const (
 	DefaultStartTimeout = Duration(60e9)
 	DefaultBufferSize   = Size(64 << 10)
 	MaxBufferSize       = Size(64<<10 - 1) // a u16 datasize
+)
+
+// Values of App.Speedups.
+const (
+	SpeedupsAuto     = "auto"
+	SpeedupsOff      = "off"
+	SpeedupsRequired = "required"
 )
 
 // Callable splits Module into the module path and the callable expression.
@@ -318,6 +331,9 @@ func (a *App) setDefaults(c *Config) {
 	if a.BufferSize == 0 {
 		a.BufferSize = DefaultBufferSize
 	}
+	if a.Speedups == "" {
+		a.Speedups = SpeedupsAuto
+	}
 	if a.BufferSize > MaxBufferSize {
 		a.BufferSize = MaxBufferSize
 	}
@@ -419,6 +435,11 @@ func (a *App) validate(r *report, key string) {
 		r.add(key+".socket", "empty unix socket path")
 	} else if len(addr) > 107 {
 		r.add(key+".socket", "unix socket path longer than 107 bytes: %s", addr)
+	}
+	switch a.Speedups {
+	case SpeedupsAuto, SpeedupsOff, SpeedupsRequired:
+	default:
+		r.add(key+".speedups", "unknown value %q: want \"auto\", \"off\" or \"required\"", a.Speedups)
 	}
 	if a.SocketMode != "" {
 		if m, err := strconv.ParseUint(a.SocketMode, 8, 32); err != nil || m > 0o777 {

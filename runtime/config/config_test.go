@@ -111,6 +111,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad module", head + "\n[[app]]\nname = \"b\"\nmodule = \"foo bar\"\nchdir = \"app\"\n", []string{":8: app[1].module: invalid module \"foo bar\""}},
 		{"bad socket", head + "socket = \"localhost\"\n", []string{":5: app[0].socket: invalid address"}},
 		{"socket mode on tcp", head + "socket = \"127.0.0.1:1\"\nsocket_mode = \"0666\"\n", []string{":6: app[0].socket_mode: only applies to a unix socket"}},
+		{"bad speedups", head + "speedups = \"yes\"\n", []string{":5: app[0].speedups: unknown value \"yes\": want \"auto\", \"off\" or \"required\""}},
 		{"bad interpreter", head + "python = \"/nonexistent/python9\"\n", []string{":5: app[0].python: interpreter"}},
 		{"syntax error", "[[app]\nname = 1\n", []string{":1: expected ']]'"}},
 		{"bad env key", head + "env = { \"BAD-KEY\" = \"x\" }\n", []string{":5: app[0].env.BAD-KEY: invalid environment variable name"}},

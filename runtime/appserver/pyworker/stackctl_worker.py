@@ -305,32 +305,30 @@ STATUS_REASONS = {
 ERROR_BODY = b"Internal Server Error\n"
 
 
-class App:
-    """The loaded application and everything per-request work shares."""
-
-    def __init__(self, app):
-        self.app = app
-        self.base = {
-            "SCRIPT_NAME": "",
-            "SERVER_NAME": "localhost",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": THREADS > 1,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-            "wsgi.file_wrapper": FileWrapper,
-            "wsgi.input_terminated": True,
-        }
+# The keys every environ starts with; the vars a front end sends replace them.
+BASE = {
+    "SCRIPT_NAME": "",
+    "SERVER_NAME": "localhost",
+    "SERVER_PORT": "80",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "wsgi.version": (1, 0),
+    "wsgi.url_scheme": "http",
+    "wsgi.errors": sys.stderr,
+    "wsgi.multithread": THREADS > 1,
+    "wsgi.multiprocess": True,
+    "wsgi.run_once": False,
+    "wsgi.file_wrapper": FileWrapper,
+    "wsgi.input_terminated": True,
+}
 
 
-def environ_for(app, data, start, end, fd, body_start, body_end, split=False):
+def environ_for(data, start, end, body_start, body_end, fd, split=False):
     """Build the environ for a request whose vars are data[start:end] and
     whose body starts at data[body_start:body_end] (what arrived so far);
-    split selects the lane encoding of the vars."""
-    env = app.base.copy()
+    split selects the lane encoding of the vars. Returns the environ and
+    how far into data the request reached. _stackctl_speedups.environ is
+    its C twin."""
+    env = BASE.copy()
     env.update(parse_split_vars(data, start, end) if split else parse_vars(data, start, end))
     if "REQUEST_METHOD" not in env:
         raise BadRequest("no REQUEST_METHOD")
@@ -430,6 +428,15 @@ class Response:
     def head(self, known_length):
         """Serialize the status line and headers. known_length is the body
         length when the whole body is known, else None."""
+        if _c_head is not None:
+            out = _c_head(self, known_length)
+            if out is not None:
+                return out
+        return self.py_head(known_length)
+
+    def py_head(self, known_length):
+        """head() in Python; _stackctl_speedups.head is its C twin for the
+        usual response and leaves the rest to it."""
         status = self.status
         try:
             self.code = code = int(status[:3])
@@ -576,7 +583,7 @@ def run_app(app, env, resp):
     reused (on a lane: the framing was broken)."""
     result = None
     try:
-        result = app.app(env, resp.start_response)
+        result = app(env, resp.start_response)
         if type(result) is list and len(result) == 1 and not resp.sent:
             body = result[0]
             if type(body) is not bytes:
@@ -807,7 +814,7 @@ class Loop:
             return False
         t0 = _monotonic_ns()
         try:
-            env, consumed = environ_for(self.w.app, buf, off + 4, end, self.lane, end, n, buf[off + 3] == 1)
+            env, consumed = environ_for(buf, off + 4, end, end, n, self.lane, buf[off + 3] == 1)
         except BadRequest as e:
             self.lane_fail(str(e))
             return True
@@ -880,7 +887,7 @@ class Loop:
             return
         end = 4 + size
         try:
-            env, _ = environ_for(self.w.app, data, 4, end, fd, end, len(data))
+            env, _ = environ_for(data, 4, end, end, len(data), fd)
         except BadRequest as e:
             message(1, "closed a connection: malformed uwsgi packet: %s" % e)
             return
@@ -908,6 +915,29 @@ def status_raw(data):
 
 
 # ---------------------------------------------------------------- start-up
+
+_c_head = None
+
+
+def load_speedups(path, required=False):
+    """Load the C twins of the hot spots (_stackctl_speedups.c), built by the
+    master, from path. Without them the worker runs the Python versions,
+    unless they are required."""
+    global environ_for, _c_head
+    try:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("_stackctl_speedups", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.configure(BASE, Input, EMPTY_INPUT, BadRequest, _split_script_name)
+    except Exception as e:
+        if required:
+            raise ImportError("speedups required but not loaded from %s: %s" % (path, e))
+        message(1, "speedups not loaded, running the Python versions: %s" % e)
+        return None
+    environ_for, _c_head = mod.environ, mod.head
+    return mod
+
 
 def load_app():
     spec = os.environ["STACKCTL_MODULE"]
@@ -941,7 +971,10 @@ def main():
         if p not in sys.path:
             sys.path.insert(0, p)
     try:
-        app = App(load_app())
+        if os.environ.get("STACKCTL_SPEEDUPS"):
+            load_speedups(os.environ["STACKCTL_SPEEDUPS"], bool(os.environ.get("STACKCTL_SPEEDUPS_REQUIRED")))
+        app = load_app()
+        BASE["wsgi.errors"] = sys.stderr  # as the app left it
     except BaseException:
         tb = traceback.format_exc()
         sys.stderr.write(tb)

@@ -31,6 +31,11 @@ def app(environ, start_response):
         body = (path + "?" + environ.get("QUERY_STRING", "")).encode("latin-1")
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
         return [body]
+    if path == "/speedups":
+        # Which implementation of the worker's hot spots served this.
+        body = b"C" if "_stackctl_speedups" in sys.modules else b"Python"
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     if path == "/environ":
         keep = {k: v for k, v in environ.items() if isinstance(v, str)}
         keep["wsgi.url_scheme"] = environ["wsgi.url_scheme"]

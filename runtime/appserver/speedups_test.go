@@ -1,0 +1,112 @@
+package appserver
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stackctl/stackctl/runtime/config"
+)
+
+// TestSpeedupsTwins builds the C speedups from scratch and checks them
+// against their Python twins (testdata/twins.py: a corpus and 20,000 random
+// vars blocks and response heads), and that a second build is the cached one.
+func TestSpeedupsTwins(t *testing.T) {
+	dir := t.TempDir()
+	sp := newSpeedups(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), speedupsBuildTimeout)
+	defer cancel()
+	so, err := sp.build(ctx, "python3")
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	st, err := os.Stat(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := sp.build(ctx, "python3")
+	if err != nil || again != so {
+		t.Fatalf("second build: %q %v, want the cached %q", again, err, so)
+	}
+	if st2, _ := os.Stat(so); !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("the second build compiled again")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("cache dir holds %d entries, want the module alone", len(entries))
+	}
+	out, err := exec.CommandContext(ctx, "python3", "testdata/twins.py", "pyworker", so).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ok:") {
+		t.Fatalf("twins: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+// TestSpeedupsUnavailable: without a working compiler "auto" serves with
+// the Python versions and says why in the app's log; "required" refuses
+// to start the app.
+func TestSpeedupsUnavailable(t *testing.T) {
+	t.Setenv("CC", "false")
+	h := newHarness(t)
+	srv, err := New(Options{RunDir: filepath.Join(h.dir, "run2"), Logs: h.logs, SpeedupsDir: filepath.Join(h.dir, "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+	})
+	src, _ := os.ReadFile("testdata/wsgiapp.py")
+	cfg := h.app("nocc", string(src))
+	cfg.Workers = 1
+	cfg.Speedups = config.SpeedupsRequired
+	if _, err := srv.AddApp(cfg); err == nil || !strings.Contains(err.Error(), "speedups required: compile speedups with false") {
+		t.Fatalf("required without a compiler: %v", err)
+	}
+	cfg.Speedups = config.SpeedupsAuto
+	a, err := srv.AddApp(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := viaSocket(a)(t, "GET", "/speedups", nil, nil); string(r.body) != "Python" {
+		t.Errorf("auto without a compiler: served by %q (%v)", r.body, r.err)
+	}
+	if !logContains(h, "nocc", "run without speedups: compile speedups with false") {
+		t.Errorf("no word of the missing speedups in the log:\n%s", logText(h, "nocc"))
+	}
+}
+
+// A module that cannot be loaded (here: not a shared object at all) under
+// "required" is a load error with the reason, not a silent fallback.
+func TestSpeedupsRequiredLoadFailure(t *testing.T) {
+	h := newHarness(t)
+	bogus := filepath.Join(h.dir, "_stackctl_speedups.so")
+	if err := os.WriteFile(bogus, []byte("not ELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("testdata/wsgiapp.py")
+	cfg := h.app("badso", string(src))
+	cfg.Workers = 1
+	cfg.Speedups = config.SpeedupsRequired
+	h.srv.speedups.built[cfg.Python] = speedupsResult{path: bogus}
+	a, err := h.srv.AddApp(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var le *LoadError
+	if err := a.WaitReady(ctx); !errors.As(err, &le) || !strings.Contains(le.Traceback, "speedups required but not loaded") {
+		t.Fatalf("WaitReady: %v", err)
+	}
+}
