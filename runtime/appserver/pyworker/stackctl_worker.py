@@ -583,7 +583,12 @@ def run_app(app, env, resp):
     reused (on a lane: the framing was broken)."""
     result = None
     try:
-        result = app(env, resp.start_response)
+        if _c_respond is not None:
+            result = _c_respond(app, env, resp)
+            if result is SENT:
+                return 0, True
+        else:
+            result = app(env, resp.start_response)
         if type(result) is list and len(result) == 1 and not resp.sent:
             body = result[0]
             if type(body) is not bytes:
@@ -704,14 +709,7 @@ class Loop:
         self.flushed = _monotonic_ns()
 
     def started(self, env, t0):
-        if SCOREBOARD is None:
-            return
-        line = (env["REQUEST_METHOD"] + " " + (env.get("REQUEST_URI") or env.get("PATH_INFO", ""))).encode("latin-1", "replace")[:LINE_MAX]
-        off = self.sb
-        _sb_head(SCOREBOARD, off + 8, t0, len(line))
-        SCOREBOARD[off + 18:off + 18 + len(line)] = line
-        self.seq += 1
-        _sb_seq(SCOREBOARD, off, self.seq)
+        self.seq = scoreboard_start(SCOREBOARD, self.sb, self.seq, t0, env)
 
     def finished(self, code, nbytes, t0, flags):
         now = _monotonic_ns()
@@ -840,9 +838,9 @@ class Loop:
 
     def accept_one(self):
         try:
-            fd, _ = self.w.listener._accept()
-        except (BlockingIOError, InterruptedError):
-            return False
+            fd = accept(self.w.listener)
+            if fd is None:
+                return False
         except OSError as e:
             if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                 message(2, "accept: %s" % e)
@@ -859,41 +857,14 @@ class Loop:
 
     def serve_conn(self, fd):
         """One request on a connection from the shared socket."""
-        t0 = _monotonic_ns()
-        try:
-            data = os.read(fd, 65536)
-            while len(data) < 4 or len(data) < 4 + (data[1] | (data[2] << 8)):
-                if not data:
-                    return  # connected and closed: a health probe
-                if len(data) >= 4 and (data[1] | (data[2] << 8)) > BUFFER_SIZE:
-                    break  # refused below, without waiting for the rest
-                more = os.read(fd, 65536)
-                if not more:
-                    message(1, "closed a connection: truncated uwsgi packet (%d bytes)" % len(data))
-                    return
-                data += more
-        except BlockingIOError:
-            message(1, "closed a connection: timed out reading the request")
+        r = prepare(fd, BUFFER_SIZE, SCOREBOARD, self.sb, self.seq)
+        if type(r) is not tuple:
+            if r is not None:
+                message(1, r)
             return
-        except OSError as e:
-            message(1, "closed a connection: read: %s" % e)
-            return
-        if data[0] != 0:
-            message(1, "closed a connection: unsupported modifier1 %d" % data[0])
-            return
-        size = data[1] | (data[2] << 8)
-        if size > BUFFER_SIZE:
-            message(1, "closed a connection: vars block of %d bytes exceeds buffer_size %d" % (size, BUFFER_SIZE))
-            return
-        end = 4 + size
-        try:
-            env, _ = environ_for(data, 4, end, end, len(data), fd)
-        except BadRequest as e:
-            message(1, "closed a connection: malformed uwsgi packet: %s" % e)
-            return
+        env, t0, self.seq = r
         # The app may replace wsgi.input (wsgiref.validate does): keep ours.
         inp = env["wsgi.input"]
-        self.started(env, t0)
         proto = env.get("SERVER_PROTOCOL")
         if proto != "HTTP/1.0":
             proto = "HTTP/1.1"
@@ -902,6 +873,63 @@ class Loop:
         if inp.remaining:
             inp.drain()
         self.finished(resp.code or 500, resp.body_bytes, t0, flags)
+
+
+def accept(listener):
+    """A connection from the (non-blocking) listening socket: its
+    descriptor, blocking and close-on-exec; None when there is none yet.
+    _stackctl_speedups.accept is its C twin, which spares the exception."""
+    try:
+        return listener._accept()[0]
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+def prepare(fd, buffer_size, scoreboard, slot_offset, seq):
+    """Read one request from a connection and build its environ; mark the
+    scoreboard slot busy with it. Returns (env, t0, seq), or why the
+    connection is closed (a str for the log), or None (closed without a
+    word). _stackctl_speedups.prepare is its C twin."""
+    t0 = _monotonic_ns()
+    try:
+        data = os.read(fd, 65536)
+        while len(data) < 4 or len(data) < 4 + (data[1] | (data[2] << 8)):
+            if not data:
+                return None  # connected and closed: a health probe
+            if len(data) >= 4 and (data[1] | (data[2] << 8)) > buffer_size:
+                break  # refused below, without waiting for the rest
+            more = os.read(fd, 65536)
+            if not more:
+                return "closed a connection: truncated uwsgi packet (%d bytes)" % len(data)
+            data += more
+    except BlockingIOError:
+        return "closed a connection: timed out reading the request"
+    except OSError as e:
+        return "closed a connection: read: %s" % e
+    if data[0] != 0:
+        return "closed a connection: unsupported modifier1 %d" % data[0]
+    size = data[1] | (data[2] << 8)
+    if size > buffer_size:
+        return "closed a connection: vars block of %d bytes exceeds buffer_size %d" % (size, buffer_size)
+    end = 4 + size
+    try:
+        env, _ = environ_for(data, 4, end, end, len(data), fd)
+    except BadRequest as e:
+        return "closed a connection: malformed uwsgi packet: %s" % e
+    return env, t0, scoreboard_start(scoreboard, slot_offset, seq, t0, env)
+
+
+def scoreboard_start(sb, off, seq, t0, env):
+    """Mark a thread's scoreboard slot (at off) busy with the request in env;
+    returns the slot's new sequence number."""
+    if sb is None:
+        return seq
+    line = (env["REQUEST_METHOD"] + " " + (env.get("REQUEST_URI") or env.get("PATH_INFO", ""))).encode("latin-1", "replace")[:LINE_MAX]
+    _sb_head(sb, off + 8, t0, len(line))
+    sb[off + 18:off + 18 + len(line)] = line
+    seq += 1
+    _sb_seq(sb, off, seq)
+    return seq
 
 
 SCOREBOARD = None
@@ -916,26 +944,28 @@ def status_raw(data):
 
 # ---------------------------------------------------------------- start-up
 
-_c_head = None
+_c_head = _c_respond = None
+SENT = object()  # _c_respond's "the response went out"
 
 
 def load_speedups(path, required=False):
     """Load the C twins of the hot spots (_stackctl_speedups.c), built by the
     master, from path. Without them the worker runs the Python versions,
     unless they are required."""
-    global environ_for, _c_head
+    global environ_for, prepare, accept, _c_head, _c_respond
     try:
         import importlib.util
         spec = importlib.util.spec_from_file_location("_stackctl_speedups", path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-        mod.configure(BASE, Input, EMPTY_INPUT, BadRequest, _split_script_name)
+        mod.configure(BASE, Input, EMPTY_INPUT, BadRequest, _split_script_name, SENT)
     except Exception as e:
         if required:
             raise ImportError("speedups required but not loaded from %s: %s" % (path, e))
         message(1, "speedups not loaded, running the Python versions: %s" % e)
         return None
-    environ_for, _c_head = mod.environ, mod.head
+    environ_for, prepare, accept = mod.environ, mod.prepare, mod.accept
+    _c_head, _c_respond = mod.head, mod.respond
     return mod
 
 

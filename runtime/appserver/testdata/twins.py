@@ -10,19 +10,22 @@ the Python version — but it must never answer where Python raises.
 Prints "ok ..." and exits 0, or prints each difference and exits 1."""
 import os
 import random
+import socket
 import struct
 import sys
+import threading
+import time
 
 r, w = os.pipe()
 os.environ["STACKCTL_STATUS_FD"] = str(w)
 sys.path.insert(0, sys.argv[1])
 import stackctl_worker as sw  # noqa: E402
 
-py_environ = sw.environ_for
+py_environ, py_prepare, py_accept = sw.environ_for, sw.prepare, sw.accept
 if sw.load_speedups(sys.argv[2], required=True) is None:
     sys.exit("speedups not loaded")
-c_environ = sw.environ_for
-c_head = sw._c_head
+c_environ, c_prepare, c_accept = sw.environ_for, sw.prepare, sw.accept
+c_head, c_respond = sw._c_head, sw._c_respond
 random_cases = int(sys.argv[3]) if len(sys.argv) > 3 else 20000
 failures = []
 
@@ -164,8 +167,162 @@ def random_head_cases(rng, n):
                rng.choice(["HTTP/1.1", "HTTP/1.0"]), rng.random() < 0.5, rng.random() < 0.3)
 
 
+def env_view(env):
+    return describe(lambda: (env, 0))
+
+
+def run_prepare(fn, packet, close, buffer_size):
+    """Send packet down a socketpair (closing the sending side if close)
+    and let fn read it, with a 100 ms receive timeout as the master sets."""
+    a, b = socket.socketpair()
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 100000))
+    try:
+        threading.Thread(target=a.sendall, args=(packet,), daemon=True).start()
+        if close:
+            time.sleep(0.01)
+            a.shutdown(socket.SHUT_WR)
+        sb = bytearray(512)
+        r = fn(b.fileno(), buffer_size, sb, 256, 6)
+        if type(r) is tuple:
+            env, t0, seq = r
+            sb[256 + 8:256 + 16] = b"T" * 8
+            return ("env", env_view(env)[1], type(t0).__name__, seq, bytes(sb))
+        return r
+    finally:
+        a.close()
+        b.close()
+
+
+def check_prepare():
+    get = [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/x?y")]
+    packets = [
+        ("nginx", vars_block(NGINX), b"", True, 65535),
+        ("with a body", vars_block(get + [(b"CONTENT_LENGTH", b"5")]), b"hello", True, 65535),
+        ("long URI", vars_block([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/" + b"x" * 400)]), b"", True, 65535),
+        ("big vars, body in a later read", vars_block(get + [(b"HTTP_X", b"v" * 65000), (b"CONTENT_LENGTH", b"9000")]), b"b" * 9000, True, 65535),
+        ("malformed", vars_block(get) + b"\x01", b"", True, 65535),
+        ("no method", vars_block([(b"PATH_INFO", b"/")]), b"", True, 65535),
+        ("over buffer_size", vars_block(get + [(b"HTTP_X", b"v" * 200)]), b"", False, 100),
+    ]
+    n = 0
+    for name, block, body, close, bs in packets:
+        packet = struct.pack("<BHB", 0, len(block), 0) + block + body
+        cases = [(name, packet, close, bs)]
+        if name == "nginx":
+            cases += [("modifier1 5", b"\x05" + packet[1:], close, bs), ("health probe", b"", True, bs),
+                      ("truncated", packet[:-3], True, bs), ("timed out", packet[:-3], False, bs),
+                      ("header only", packet[:3], True, bs)]
+        for cname, pkt, cl, bsz in cases:
+            want, got = run_prepare(py_prepare, pkt, cl, bsz), run_prepare(c_prepare, pkt, cl, bsz)
+            if want != got:
+                failures.append("prepare %s:\n  python: %r\n  C:      %r" % (cname, want, got))
+            n += 1
+    return n
+
+
+def check_accept():
+    n = 0
+    for fn in (py_accept, c_accept):
+        lst = socket.socket(socket.AF_UNIX)
+        lst.bind("\0stackctl-twins-%d-%d" % (os.getpid(), n))
+        lst.listen(8)
+        lst.setblocking(False)
+        got = [fn(lst)]
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(lst.getsockname())
+        fd = fn(lst)
+        got.append((type(fd).__name__, os.get_blocking(fd), os.get_inheritable(fd), fn(lst)))
+        os.close(fd)
+        c.close()
+        lst.close()
+        if got != [None, ("int", True, False, None)]:
+            failures.append("accept %s: %r" % (fn, got))
+        n += 1
+    return n
+
+
+def hello(env, sr):
+    sr("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello, World!\n"]
+
+
+def app_returning(status, headers, result, write=None):
+    def app(env, sr):
+        w = sr(status, headers)
+        if write is not None:
+            w(write)
+        return result() if callable(result) else result
+    return app
+
+
+def raises(env, sr):
+    raise RuntimeError("twins: the app raised")
+
+
+APPS = [
+    ("hello", hello),
+    ("big body", app_returning("200 OK", [], [b"z" * 100000])),
+    ("declared length", app_returning("200 OK", [("Content-Length", "3")], [b"abc"])),
+    ("wrong declared length", app_returning("200 OK", [("Content-Length", "9")], [b"abc"])),
+    ("204", app_returning("204 No Content", [], [b"ignored"])),
+    ("str item", app_returning("200 OK", [], ["text"])),
+    ("two items", app_returning("200 OK", [], [b"a", b"b"])),
+    ("empty list", app_returning("200 OK", [], [])),
+    ("generator", app_returning("200 OK", [], lambda: (x for x in [b"g1", b"g2"]))),
+    ("write then list", app_returning("200 OK", [], [b"tail"], write=b"head")),
+    ("header the C head declines", app_returning("200 OK", [("X", "\u20ac")], [b"x"])),
+    ("no start_response", lambda env, sr: [b"x"]),
+    ("raises", raises),
+]
+
+
+def check_respond():
+    n = 0
+    for name, app in APPS:
+        for lane in (False, True):
+            for head_only in (False, True):
+                outs = []
+                for fn in (None, c_respond):
+                    sw._c_respond = fn
+                    a, b = socket.socketpair()
+                    b.setblocking(False)
+                    resp = sw.Response(b.fileno(), lane, head_only, "HTTP/1.1")
+                    block = vars_block([(b"REQUEST_METHOD", b"HEAD" if head_only else b"GET")])
+                    env, _ = c_environ(block, 0, len(block), len(block), len(block), b.fileno())
+                    got = []
+                    t = threading.Thread(target=lambda: got.append(sw.run_app(app, env, resp)))
+                    t.start()
+                    data = b""
+                    while True:
+                        try:
+                            a.settimeout(0.2)
+                            chunk = a.recv(1 << 20)
+                        except socket.timeout:
+                            if not t.is_alive():
+                                break
+                            continue
+                        if not chunk:
+                            break
+                        data += chunk
+                    t.join()
+                    outs.append((got, data, resp.code, resp.body_bytes, resp.sent, resp.length, resp.chunked))
+                    a.close()
+                    b.close()
+                sw._c_respond = c_respond
+                if outs[0] != outs[1]:
+                    failures.append("respond %s lane=%s head_only=%s:\n  python: %r\n  C:      %r" % (name, lane, head_only, outs[0][:1] + (outs[0][1][:200],) + outs[0][2:], outs[1][:1] + (outs[1][1][:200],) + outs[1][2:]))
+                n += 1
+    return n
+
+
 def main():
     rng = random.Random(int(os.environ.get("TWINS_SEED", "1")))
+    n_prepare = check_prepare() + check_accept()
+    real, sys.stderr = sys.stderr, open(os.devnull, "w")  # the raising apps' tracebacks
+    try:
+        n_respond = check_respond()
+    finally:
+        sys.stderr = real
     n_env = 0
     for name, block, body in corpus():
         for split in (False,):
@@ -206,7 +363,7 @@ def main():
     if failures:
         print("%d differences" % len(failures))
         sys.exit(1)
-    print("ok: %d environs, %d heads (%d by C)" % (n_env, n_head, handled))
+    print("ok: %d environs, %d heads (%d by C), %d prepares, %d responses" % (n_env, n_head, handled, n_prepare, n_respond))
 
 
 main()
