@@ -209,6 +209,9 @@ func (a *App) record(w *worker, typ byte, p []byte) {
 		msg := fmt.Sprintf("worker %d ready (pid %d) in %s", w.id, w.pid, now.Sub(w.started).Round(time.Millisecond))
 		if err == nil {
 			msg += ", Python " + ri.Python
+			if ri.Speedups {
+				msg += " with speedups"
+			}
 		}
 		// The event goes out first: whoever sees the worker ready (WaitReady,
 		// a snapshot) finds its event already in the log.

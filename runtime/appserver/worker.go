@@ -320,8 +320,9 @@ func parseFinished(p []byte) (thread int, status int, nbytes uint64, dur time.Du
 }
 
 type readyInfo struct {
-	PID    int    `json:"pid"`
-	Python string `json:"python"`
+	PID      int    `json:"pid"`
+	Python   string `json:"python"`
+	Speedups bool   `json:"speedups"` // the C speedups are loaded
 }
 
 func parseReady(p []byte) (readyInfo, error) {

@@ -100,6 +100,9 @@ func wsgiTestApp(t *testing.T, h *harness, name string, speedups string) *App {
 	if r := viaSocket(a)(t, "GET", "/speedups", nil, nil); want != "" && string(r.body) != want {
 		t.Fatalf("speedups = %q: the worker runs the %q versions, want %q (%v)", speedups, r.body, want, r.err)
 	}
+	if said := logContains(h, name, "with speedups"); said != (want == "C") {
+		t.Errorf("speedups = %q: the ready event says \"with speedups\": %v\n%s", speedups, said, logText(h, name))
+	}
 	return a
 }
 

@@ -161,7 +161,6 @@ static int parse_vars_into(PyObject *env, const unsigned char *d, Py_ssize_t n) 
 /* The lane encoding (modifier2 = 1): NUL-separated keys and values. */
 static int parse_split_vars_into(PyObject *env, const char *d, Py_ssize_t n) {
     Py_ssize_t pos = 0;
-    int fields = 0;
     PyObject *key = NULL;
     for (;;) {
         const char *nul = memchr(d + pos, 0, n - pos);
@@ -171,7 +170,6 @@ static int parse_split_vars_into(PyObject *env, const char *d, Py_ssize_t n) {
             Py_XDECREF(key);
             return -1;
         }
-        fields++;
         if (key == NULL) {
             key = s;
         } else {

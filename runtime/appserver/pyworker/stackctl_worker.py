@@ -1021,7 +1021,7 @@ def main():
     for i in range(THREADS):
         lane = LANE_FDS[i] if i < len(LANE_FDS) else -1
         loops.append(Loop(worker, i, lane))
-    status(82, json.dumps({"pid": os.getpid(), "python": sys.version.split()[0]}).encode())  # 'R'
+    status(82, json.dumps({"pid": os.getpid(), "python": sys.version.split()[0], "speedups": _c_head is not None}).encode())  # 'R'
     threads = [threading.Thread(target=guard, args=(lp,), name="stackctl-%d" % lp.index, daemon=True) for lp in loops[1:]]
     for t in threads:
         t.start()
