@@ -1,16 +1,20 @@
 package appserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,3 +249,114 @@ func logText(h *harness, app string) string {
 }
 
 func logContains(h *harness, app, s string) bool { return strings.Contains(logText(h, app), s) }
+
+// TestThreadedWorker: one worker with 4 threads serves 4 requests at once
+// — each waits at a barrier for the other three, so they must run
+// concurrently (the C speedups release the GIL while they wait for the
+// socket) — over the shared socket and over the 4 lanes, under both
+// implementations.
+func TestThreadedWorker(t *testing.T) {
+	const code = `import threading
+barrier = threading.Barrier(4, timeout=10)
+barrier3 = threading.Barrier(3, timeout=10)
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/meet":
+        barrier.wait()
+    if environ["PATH_INFO"] == "/meet3":
+        barrier3.wait()
+    body = ("%s %d %s" % (environ["PATH_INFO"], threading.get_ident(), environ["wsgi.multithread"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+`
+	for _, mode := range speedupsModes {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t)
+			cfg := h.app("threaded", code)
+			cfg.Workers, cfg.Threads, cfg.Speedups = 1, 4, mode
+			a := h.start(cfg)
+			lanes, _ := a.Lanes()
+			if len(lanes) != 4 {
+				t.Fatalf("%d lanes, want 4", len(lanes))
+			}
+			for _, via := range []string{"socket", "lanes"} {
+				bodies := make([]string, 4)
+				errs := make([]error, 4)
+				var wg sync.WaitGroup
+				for i := range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var r result
+						if via == "socket" {
+							r = viaSocket(a)(t, "GET", "/meet", nil, nil)
+						} else {
+							ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+							defer cancel()
+							resp, data, err := laneDoHeader(ctx, lanes[i], "GET", "/meet", nil, nil)
+							r = result{body: data, err: err}
+							if resp != nil {
+								r.status = resp.StatusCode
+							}
+						}
+						bodies[i], errs[i] = string(r.body), r.err
+						if r.err == nil && r.status != 200 {
+							errs[i] = fmt.Errorf("status %d: %s", r.status, r.body)
+						}
+					}()
+				}
+				wg.Wait()
+				threads := map[string]bool{}
+				for i, b := range bodies {
+					f := strings.Fields(b)
+					if errs[i] != nil || len(f) != 3 || f[0] != "/meet" || f[2] != "True" {
+						t.Fatalf("via %s, request %d: %q %v\n%s", via, i, b, errs[i], logText(h, "threaded"))
+					}
+					threads[f[1]] = true
+				}
+				if len(threads) != 4 {
+					t.Errorf("via %s: served by %d threads, want 4", via, len(threads))
+				}
+			}
+			// A client that sends half its request holds one thread in a
+			// read; the other three still meet.
+			network, addr := "unix", strings.TrimPrefix(cfg.Socket, "unix:")
+			slow, err := net.Dial(network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer slow.Close()
+			req, _ := http.NewRequest("GET", "http://localhost/slow", nil)
+			req.RequestURI = "/slow"
+			var e uwsgi.Encoder
+			if err := uwsgi.EncodeRequest(&e, req, &uwsgi.RequestInfo{RemoteAddr: "127.0.0.1", RemotePort: "1", ServerName: "localhost", ServerPort: "80"}); err != nil {
+				t.Fatal(err)
+			}
+			packet, _ := e.Bytes()
+			packet = append([]byte(nil), packet...)
+			if _, err := slow.Write(packet[:10]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // for a thread to take it
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if r := viaSocket(a)(t, "GET", "/meet3", nil, nil); r.err != nil || r.status != 200 {
+						t.Errorf("beside a slow client: %d %v %s", r.status, r.err, r.body)
+					}
+				}()
+			}
+			wg.Wait()
+			slow.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := slow.Write(packet[10:]); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(slow), req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("the slow client: %v %v", resp, err)
+			}
+		})
+	}
+}
