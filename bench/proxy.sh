@@ -16,7 +16,9 @@
 # Usage: bench/proxy.sh   (env: ROUNDS=5 DURATION=6s CONNS=64 IDLE=10000
 #                          SCENARIOS="s13 s64k s1m uwsgi lanes idle" PROFILE=1)
 # PROFILE=1 adds a CPU profile of the proxy for each throughput scenario
-# (go tool pprof -top, the 25 heaviest functions).
+# (go tool pprof -top, the 25 heaviest functions). SYSCALLS=1 adds the
+# system calls per request of the proxy and of nginx's workers, counted by
+# perf stat's syscall tracepoints over one wrk run each (needs perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -27,6 +29,7 @@ CONNS=${CONNS:-64}
 IDLE=${IDLE:-10000}
 SCENARIOS=${SCENARIOS:-"s13 s64k s1m uwsgi lanes idle"}
 PROFILE=${PROFILE:-0}
+SYSCALLS=${SYSCALLS:-0}
 
 bench_setup
 write_hello_app "$BENCH_DIR/app"
@@ -106,6 +109,26 @@ profile() { # NAME URL: a CPU profile of the proxy under one wrk run
   go tool pprof -top -nodecount=25 "$BENCH_DIR/proxyd" "$BENCH_DIR/cpu.pprof" 2>/dev/null | sed -n '1,32p'
 }
 
+syscalls() { # LABEL URL_STACKCTL URL_NGINX: system calls per request of each
+  [ "$SYSCALLS" = 1 ] || return 0
+  local ev="" name url pids reqs
+  for name in read recvfrom write writev sendmsg sendfile64 connect socket close openat newfstat statx \
+    setsockopt getsockopt epoll_ctl epoll_wait epoll_pwait futex nanosleep sched_yield; do
+    ev="$ev -e syscalls:sys_enter_$name"
+  done
+  echo "## system calls per request: $1"
+  for name in stackctl nginx; do
+    if [ $name = stackctl ]; then url=$2; pids=$PROXYD_PID; else url=$3; pids=$(pgrep -d, -P "$NGINX_PID"); fi
+    perf stat $ev -p "$pids" -o "$BENCH_DIR/perf.out" -- sleep "${DURATION%s}" &
+    local pp=$!
+    wrk -t2 -c"$CONNS" -d"$DURATION" "$url" >"$BENCH_DIR/wrk.out" 2>&1
+    wait $pp
+    reqs=$(awk '/requests in/ {print $1}' "$BENCH_DIR/wrk.out")
+    awk -v r="$reqs" -v n=$name '/syscalls:sys_enter_/ {gsub(",", "", $1); if ($1 > 0) {sub("syscalls:sys_enter_", "", $2); line = line sprintf(" %s %.2f", $2, $1/r); t += $1}}
+      END {printf "%-9s %6.2f per request:%s\n", n, t/r, line}' "$BENCH_DIR/perf.out"
+  done
+}
+
 scenario() { # KEY LABEL URL_STACKCTL URL_NGINX TARGET
   local key=$1 label=$2 us=$3 un=$4 target=$5 out
   echo
@@ -118,6 +141,7 @@ scenario() { # KEY LABEL URL_STACKCTL URL_NGINX TARGET
   awk -v l="$label" -v a="$ra" -v b="$rb" -v t="$target" \
     'BEGIN {printf "%-44s %12.0f %12.0f %7.2fx %8s\n", l, a, b, a/b, t}' >>"$SUMMARY"
   profile "$label" "$us"
+  syscalls "$label" "$us" "$un"
 }
 
 rss_kib() { # PID...: the sum of VmRSS in KiB

@@ -25,6 +25,11 @@ var speedupsSource []byte
 // compiling the module.
 const speedupsBuildTimeout = 60 * time.Second
 
+// speedupsKeep is how long a module no stackctl has used stays in the
+// cache: each use renews it; a build removes the ones past it (those of
+// older stackctls and interpreters).
+const speedupsKeep = 30 * 24 * time.Hour
+
 // speedups builds the workers' C speedups (pyworker/_stackctl_speedups.c)
 // once per interpreter. The module is kept in a cache directory under a name
 // made from a hash of its source, the interpreter's version and the
@@ -115,8 +120,11 @@ func (sp *speedups) build(ctx context.Context, python string) (string, error) {
 	}
 	path := filepath.Join(sp.dir, "_stackctl_speedups-"+hex.EncodeToString(h.Sum(nil))[:16]+suffix)
 	if _, err := os.Stat(path); err == nil {
+		now := time.Now()
+		os.Chtimes(path, now, now) // in use: not to be pruned
 		return path, nil
 	}
+	sp.prune(time.Now().Add(-speedupsKeep))
 	if err := os.MkdirAll(sp.dir, 0o755); err != nil {
 		return "", fmt.Errorf("speedups cache: %w", err)
 	}
@@ -146,4 +154,14 @@ func (sp *speedups) build(ctx context.Context, python string) (string, error) {
 		return "", fmt.Errorf("speedups cache: %w", err)
 	}
 	return path, nil
+}
+
+// prune removes the cached modules last used before cutoff.
+func (sp *speedups) prune(cutoff time.Time) {
+	old, _ := filepath.Glob(filepath.Join(sp.dir, "_stackctl_speedups-*"))
+	for _, p := range old {
+		if st, err := os.Stat(p); err == nil && st.ModTime().Before(cutoff) {
+			os.Remove(p)
+		}
+	}
 }

@@ -29,15 +29,40 @@ func TestSpeedupsTwins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A module of another version, unused for longer than speedupsKeep, is
+	// pruned by the next build; one used recently stays.
+	stale := filepath.Join(dir, "_stackctl_speedups-0000000000000000.so")
+	recent := filepath.Join(dir, "_stackctl_speedups-1111111111111111.so")
+	for _, p := range []string{stale, recent} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-speedupsKeep - time.Hour)
+	os.Chtimes(stale, long, long)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(so, old, old)
 	again, err := sp.build(ctx, "python3")
 	if err != nil || again != so {
 		t.Fatalf("second build: %q %v, want the cached %q", again, err, so)
 	}
-	if st2, _ := os.Stat(so); !st2.ModTime().Equal(st.ModTime()) {
-		t.Error("the second build compiled again")
+	if st2, _ := os.Stat(so); st2.Size() != st.Size() || !st2.ModTime().After(old) {
+		t.Error("the second build did not find the cached module (or did not mark it used)")
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("cache dir holds %d entries, want the module alone", len(entries))
+	if err := os.Remove(so); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.build(ctx, "python3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a module unused for %s is still cached (%v)", speedupsKeep, err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("a module used recently was pruned: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("cache dir holds %d entries, want the module and the recent one", len(entries))
 	}
 	out, err := exec.CommandContext(ctx, "python3", "testdata/twins.py", "pyworker", so).CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "ok:") {

@@ -289,22 +289,20 @@ def check_respond():
                     resp = sw.Response(b.fileno(), lane, head_only, "HTTP/1.1")
                     block = vars_block([(b"REQUEST_METHOD", b"HEAD" if head_only else b"GET")])
                     env, _ = c_environ(block, 0, len(block), len(block), len(block), b.fileno())
-                    got = []
-                    t = threading.Thread(target=lambda: got.append(sw.run_app(app, env, resp)))
-                    t.start()
-                    data = b""
-                    while True:
-                        try:
-                            a.settimeout(0.2)
+                    chunks = []
+
+                    def drain():
+                        while True:
                             chunk = a.recv(1 << 20)
-                        except socket.timeout:
-                            if not t.is_alive():
-                                break
-                            continue
-                        if not chunk:
-                            break
-                        data += chunk
-                    t.join()
+                            if not chunk:
+                                return
+                            chunks.append(chunk)
+                    reader = threading.Thread(target=drain)
+                    reader.start()
+                    got = [sw.run_app(app, env, resp)]
+                    b.shutdown(socket.SHUT_WR)
+                    reader.join()
+                    data = b"".join(chunks)
                     outs.append((got, data, resp.code, resp.body_bytes, resp.sent, resp.length, resp.chunked))
                     a.close()
                     b.close()
