@@ -52,11 +52,15 @@ func newSpeedups(dir string) *speedups {
 	return &speedups{dir: dir, built: map[string]speedupsResult{}}
 }
 
-// defaultSpeedupsDir is the user's cache directory, or the run directory
-// when there is none.
+// defaultSpeedupsDir is stackctl's directory in the user's cache, or the run
+// directory when there is none or it cannot be made (a service user
+// without a home).
 func defaultSpeedupsDir(runDir string) string {
 	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "stackctl")
+		d = filepath.Join(d, "stackctl")
+		if os.MkdirAll(d, 0o755) == nil {
+			return d
+		}
 	}
 	return runDir
 }

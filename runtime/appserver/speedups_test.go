@@ -135,3 +135,15 @@ func TestSpeedupsRequiredLoadFailure(t *testing.T) {
 		t.Fatalf("WaitReady: %v", err)
 	}
 }
+
+func TestDefaultSpeedupsDir(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	if got := defaultSpeedupsDir("/run/x"); got != filepath.Join(cache, "stackctl") {
+		t.Errorf("with a cache dir: %q", got)
+	}
+	t.Setenv("XDG_CACHE_HOME", "/dev/null") // cannot hold a directory
+	if got := defaultSpeedupsDir("/run/x"); got != "/run/x" {
+		t.Errorf("with a cache dir that cannot be made: %q, want the run dir", got)
+	}
+}
