@@ -35,7 +35,7 @@ func Require(t testing.TB, binary, pkg string) string {
 				return filepath.Join(dir, binary)
 			}
 		}
-		missing(t, fmt.Sprintf("%s not found: apt-get install %s", binary, pkg))
+		Missing(t, fmt.Sprintf("%s not found: apt-get install %s", binary, pkg))
 	}
 	return p
 }
@@ -45,17 +45,19 @@ func Require(t testing.TB, binary, pkg string) string {
 func RequirePython(t testing.TB, modules ...string) string {
 	t.Helper()
 	if _, err := os.Stat(DebianPython); err != nil {
-		missing(t, DebianPython+" not found: apt-get install python3")
+		Missing(t, DebianPython+" not found: apt-get install python3")
 	}
 	for _, m := range modules {
 		if out, err := exec.Command(DebianPython, "-c", "import "+m).CombinedOutput(); err != nil {
-			missing(t, fmt.Sprintf("%s cannot import %s (apt-get install python3-%s): %s", DebianPython, m, m, bytes.TrimSpace(out)))
+			Missing(t, fmt.Sprintf("%s cannot import %s (apt-get install python3-%s): %s", DebianPython, m, m, bytes.TrimSpace(out)))
 		}
 	}
 	return DebianPython
 }
 
-func missing(t testing.TB, msg string) {
+// Missing skips the test for want of a peer (msg says which and how to
+// install it), or fails it in CI, where every peer must be present.
+func Missing(t testing.TB, msg string) {
 	t.Helper()
 	if os.Getenv("CI") != "" {
 		t.Fatalf("peer missing in CI: %s", msg)

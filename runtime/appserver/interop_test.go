@@ -174,7 +174,7 @@ func interopMatrix(t *testing.T, h *harness, a *App, fe frontEnd) {
 
 func TestNginxInterop(t *testing.T) {
 	h := newHarness(t)
-	a := wsgiTestApp(t, h, "nginxapp", config.SpeedupsRequired)
+	a := wsgiTestApp(t, h, "nginxapp", config.SpeedupsAuto)
 	interopMatrix(t, h, a, nginxFor(t, a.spec.cfg.Socket))
 }
 
