@@ -719,7 +719,7 @@ func (a *App) update(ctx context.Context, cfg config.App) error {
 		next.cfg.Workers = old.cfg.Workers
 		so, err := a.srv.speedupsFor(cfg)
 		if err != nil {
-			return fmt.Errorf("update %s: %w", a.name, err)
+			return err
 		}
 		next.speedups = so
 		if change.socket {

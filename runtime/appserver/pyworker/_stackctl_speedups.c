@@ -1,16 +1,20 @@
 /* _stackctl_speedups: C versions of the worker's per-request hot spots.
  *
  * stackctl_worker.py is complete without this module: every function here
- * has a pure-Python twin there (parse_vars/environ_for, Response.head,
- * Loop.started) that defines the behaviour, and the tests run both and
- * compare them. The master compiles this file once per interpreter
+ * has a pure-Python twin there that defines the behaviour — environ
+ * (environ_for), prepare (prepare, with scoreboard_start), accept (accept),
+ * head (Response.py_head) and respond (run_app's path for a response that
+ * is one bytes object in a list) — and testdata/twins.py runs both and
+ * compares them. The master compiles this file once per interpreter
  * (appserver/speedups.go) when a C compiler and Python's headers are
  * present; a worker that cannot load it runs the Python versions.
  *
- * Contract: each function either does exactly what its Python twin does, or
- * returns None ("not handled here") so the caller falls back to the twin —
- * it never guesses. Errors the twin would raise for bad input (BadRequest
- * for a malformed vars block) are raised with the same class. */
+ * Contract: each function either does exactly what its twin does, or
+ * declines (head returns None, respond returns the app's result) so the
+ * caller carries on with the twin — it never guesses. Errors the twin would
+ * raise for bad input (BadRequest for a malformed vars block) are raised
+ * with the same class. Blocking system calls release the GIL, as the
+ * twins' os.read, os.write and socket.accept do. */
 #define _GNU_SOURCE /* accept4 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
