@@ -299,7 +299,7 @@ def check_respond():
                             chunks.append(chunk)
                     reader = threading.Thread(target=drain)
                     reader.start()
-                    got = [sw.run_app(app, env, resp)]
+                    got = sw.run_app(app, env, resp)
                     b.shutdown(socket.SHUT_WR)
                     reader.join()
                     data = b"".join(chunks)
@@ -308,7 +308,8 @@ def check_respond():
                     b.close()
                 sw._c_respond = c_respond
                 if outs[0] != outs[1]:
-                    failures.append("respond %s lane=%s head_only=%s:\n  python: %r\n  C:      %r" % (name, lane, head_only, outs[0][:1] + (outs[0][1][:200],) + outs[0][2:], outs[1][:1] + (outs[1][1][:200],) + outs[1][2:]))
+                    py, c = ((o[0], o[1][:200]) + o[2:] for o in outs)
+                    failures.append("respond %s lane=%s head_only=%s:\n  python: %r\n  C:      %r" % (name, lane, head_only, py, c))
                 n += 1
     return n
 
