@@ -124,15 +124,7 @@ func (g *laneGroup) refresh() *laneView {
 }
 
 func (ls *laneState) usable() bool {
-	if ls.gone.Load() {
-		return false
-	}
-	select {
-	case <-ls.lane.Done():
-		return false
-	default:
-		return true
-	}
+	return !ls.gone.Load() && !ls.lane.Failed()
 }
 
 // pick claims a lane for one request, or returns nil when none qualifies.
@@ -143,22 +135,29 @@ func (g *laneGroup) pick(v *laneView, depth int, maxAge time.Duration, idleOnly 
 	if n == 0 {
 		return nil
 	}
-	start := int(g.next.Add(1) % uint32(n))
-	for k := 0; k < n; k++ {
-		ls := v.lanes[(start+k)%n]
-		if ls.inflight.Load() == 0 && ls.usable() && ls.inflight.CompareAndSwap(0, 1) {
-			return ls
-		}
+	queueing := !idleOnly && depth > 1
+	var now time.Time
+	if queueing {
+		now = time.Now()
 	}
-	if idleOnly || depth <= 1 {
-		return nil
-	}
-	now := time.Now()
+	// One pass finds an idle lane or, failing that, the lane to queue on:
+	// the one whose oldest request is youngest, none older than maxAge.
+	// With every lane busy (a slow app's hundreds of threads) the pass is
+	// the whole cost of dispatch, so it reads atomics only.
 	for attempt := 0; attempt < 3; attempt++ {
+		start := int(g.next.Add(1) % uint32(n))
 		var best *laneState
 		var bestAge time.Duration
-		for _, ls := range v.lanes {
-			if ls == avoid || ls.inflight.Load() >= int32(depth) || !ls.usable() {
+		for k := 0; k < n; k++ {
+			ls := v.lanes[(start+k)%n]
+			in := ls.inflight.Load()
+			if !ls.usable() {
+				continue
+			}
+			if in == 0 && ls.inflight.CompareAndSwap(0, 1) {
+				return ls
+			}
+			if !queueing || ls == avoid || in >= int32(depth) {
 				continue
 			}
 			age := ls.lane.OldestAge(now)

@@ -41,7 +41,12 @@ type Lane struct {
 	idle     chan struct{} // made by Drain, closed when the queue empties
 
 	done    chan struct{} // closed when the lane fails or is closed
+	failed  atomic.Bool   // set just before done is closed
 	pending atomic.Int32
+	// oldest is the sentAt of queue[0] as nanoseconds since epoch, 0 when
+	// the queue is empty: OldestAge reads it without the lock, since
+	// dispatch asks every lane of a group for it per request.
+	oldest atomic.Int64
 
 	// Tag identifies the lane to its owner (for example the worker and
 	// thread it leads to); the Lane never reads it.
@@ -64,6 +69,10 @@ type call struct {
 	sentAt    time.Time
 }
 
+// epoch is the base of Lane.oldest (a monotonic reading: now.Sub(epoch)
+// never jumps with the wall clock).
+var epoch = time.Now()
+
 // NewLane wraps conn. The lane owns it from now on.
 func NewLane(conn net.Conn) *Lane {
 	return &Lane{conn: conn, br: bufio.NewReaderSize(conn, 32<<10), done: make(chan struct{})}
@@ -74,6 +83,9 @@ func (l *Lane) Pending() int { return int(l.pending.Load()) }
 
 // Done is closed when the lane can take no more requests.
 func (l *Lane) Done() <-chan struct{} { return l.done }
+
+// Failed reports whether Done is closed, without a channel operation.
+func (l *Lane) Failed() bool { return l.failed.Load() }
 
 // Err returns why the lane stopped, or nil while it works.
 func (l *Lane) Err() error {
@@ -86,12 +98,21 @@ func (l *Lane) Err() error {
 // its answer (0 when there is none). Dispatch uses it to avoid queueing
 // behind a slow request.
 func (l *Lane) OldestAge(now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.queue) == 0 {
+	t := l.oldest.Load()
+	if t == 0 {
 		return 0
 	}
-	return now.Sub(l.queue[0].sentAt)
+	return now.Sub(epoch) - time.Duration(t)
+}
+
+// setOldest records the head of the queue for OldestAge; l.mu is held.
+func (l *Lane) setOldest() {
+	if len(l.queue) == 0 {
+		l.oldest.Store(0)
+		return
+	}
+	// +1: a request sent in the very nanosecond of epoch is not "none".
+	l.oldest.Store(int64(l.queue[0].sentAt.Sub(epoch)) + 1)
 }
 
 // Drain stops the lane taking requests (Do fails with ErrNotStarted, so a
@@ -207,6 +228,9 @@ func (l *Lane) send(c *call, head []byte, body io.Reader) error {
 	c.sentAt = time.Now()
 	l.queue = append(l.queue, c)
 	first := len(l.queue) == 1
+	if first {
+		l.setOldest()
+	}
 	l.pending.Add(1)
 	l.mu.Unlock()
 	if first {
@@ -249,7 +273,9 @@ func (l *Lane) fail(why error, others error) {
 	l.err = fmt.Errorf("%w (%v)", others, why)
 	queue := l.queue
 	l.queue = nil
+	l.setOldest()
 	l.pending.Store(0)
+	l.failed.Store(true)
 	close(l.done)
 	l.mu.Unlock()
 	l.conn.Close()
@@ -270,6 +296,7 @@ func (l *Lane) pass(c *call) {
 		return // the lane failed meanwhile
 	}
 	l.queue = l.queue[1:]
+	l.setOldest()
 	l.pending.Add(-1)
 	var next *call
 	if len(l.queue) > 0 {

@@ -289,3 +289,64 @@ func TestLaneBadResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestLaneOldestAge: the age of the oldest unanswered request, read without
+// the lane's lock, follows the head of the queue; Failed follows Done.
+func TestLaneOldestAge(t *testing.T) {
+	release := map[string]chan struct{}{"/slow1": make(chan struct{}), "/slow2": make(chan struct{})}
+	l, fw := startFake(t, func(path string, w *bufio.Writer) bool {
+		if ch := release[path]; ch != nil {
+			<-ch
+		}
+		ok(path)(w)
+		return false
+	})
+	if age := l.OldestAge(time.Now()); age != 0 || l.Failed() {
+		t.Fatalf("a new lane: OldestAge %v, Failed %v", age, l.Failed())
+	}
+	answered := make(chan string, 2)
+	send := func(path string) time.Time {
+		before := time.Now()
+		go func() {
+			got, err := get(context.Background(), l, path)
+			if err != nil {
+				got = err.Error()
+			}
+			answered <- got
+		}()
+		return before
+	}
+	before1 := send("/slow1")
+	if p := <-fw.seen; p != "/slow1" {
+		t.Fatalf("worker saw %q", p)
+	}
+	before2 := send("/slow2")
+	for l.Pending() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	now := time.Now()
+	if age := l.OldestAge(now); age <= 0 || age > now.Sub(before1) || age < now.Sub(before2) {
+		t.Errorf("two queued: OldestAge %v, want slow1's (sent between %v and %v ago)", age, now.Sub(before1), now.Sub(before2))
+	}
+	close(release["/slow1"])
+	if got := <-answered; got != "/slow1" {
+		t.Fatalf("answer %q", got)
+	}
+	<-fw.seen
+	now = time.Now()
+	if age := l.OldestAge(now); age <= 0 || age > now.Sub(before2) {
+		t.Errorf("slow1 answered: OldestAge %v, want slow2's (at most %v)", age, now.Sub(before2))
+	}
+	close(release["/slow2"])
+	if got := <-answered; got != "/slow2" {
+		t.Fatalf("answer %q", got)
+	}
+	if age := l.OldestAge(time.Now()); age != 0 {
+		t.Errorf("all answered: OldestAge %v, want 0", age)
+	}
+	l.Close()
+	<-l.Done()
+	if !l.Failed() {
+		t.Error("closed lane: Failed is false")
+	}
+}
