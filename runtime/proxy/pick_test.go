@@ -84,6 +84,31 @@ func TestPick(t *testing.T) {
 	}
 }
 
+// TestPickManyBusy: among many busy lanes a request queues on one below
+// depth, wherever the scan starts, and never on one at depth.
+func TestPickManyBusy(t *testing.T) {
+	v := testLanes(t, 96)
+	for _, ls := range v.lanes {
+		ls.inflight.Store(4)
+	}
+	var g laneGroup
+	if ls := g.pick(v, 4, time.Second, false, nil); ls != nil {
+		t.Fatal("picked a lane at depth")
+	}
+	for i := 0; i < 64; i++ {
+		v.lanes[i].inflight.Store(1)
+	}
+	for i := 0; i < 10; i++ {
+		ls := g.pick(v, 4, time.Second, false, nil)
+		if ls == nil {
+			t.Fatal("picked none with lanes below depth")
+		}
+		if k := ls.inflight.Load(); k < 2 || k > 4 {
+			t.Fatalf("picked a lane now at %d in flight", k)
+		}
+	}
+}
+
 // BenchmarkPickAllBusy: dispatch over a slow app's 1,000 lanes (4 workers
 // × 250 threads), every one busy: the cost of one request's pick.
 func BenchmarkPickAllBusy(b *testing.B) {
