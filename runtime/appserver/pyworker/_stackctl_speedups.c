@@ -2,8 +2,8 @@
  *
  * stackctl_worker.py is complete without this module: every function here
  * has a pure-Python twin there that defines the behaviour — environ
- * (environ_for), prepare (prepare, with scoreboard_start), accept (accept),
- * head (Response.py_head) and respond (run_app's path for a response that
+ * (environ_for), prepare (prepare), scoreboard_start (scoreboard_start),
+ * accept (accept), head (Response.py_head) and respond (run_app's path for a response that
  * is one bytes object in a list) — and testdata/twins.py runs both and
  * compares them. The master compiles this file once per interpreter
  * (appserver/speedups.go) when a C compiler and Python's headers are
@@ -368,25 +368,15 @@ static int digits(const char *s, Py_ssize_t n, long long *v) {
     return 1;
 }
 
-/* head(resp, known_length) -> bytes, or None: the twin of Response.head for
- * the usual response (a str status with a three-digit code, a list of
- * (str, str) tuples, latin-1 text without CR or LF). It sets resp.code,
- * resp.length, resp.chunked and resp.sent as the twin does. */
-static PyObject *head(PyObject *self, PyObject *args) {
-    PyObject *resp, *known;
-    if (!PyArg_ParseTuple(args, "OO", &resp, &known))
-        return NULL;
+/* The response head of resp, or None: the twin of Response.head for the
+ * usual response (a str status with a three-digit code, a list of (str,
+ * str) tuples, latin-1 text without CR or LF). It sets resp.code,
+ * resp.length, resp.chunked and resp.sent as the twin does. known_length
+ * is the body's length, < 0 when it is not known. */
+static PyObject *head_for(PyObject *resp, long long known_length) {
     PyObject *status = NULL, *headers = NULL, *proto = NULL, *ho = NULL, *lane = NULL, *ret = NULL;
     out_t o = {.len = 0, .cap = sizeof o.small};
     o.p = o.small;
-    long long known_length = -1;
-    if (known != Py_None) {
-        known_length = PyLong_AsLongLong(known);
-        if (known_length < 0) {
-            PyErr_Clear();
-            goto decline;
-        }
-    }
     status = PyObject_GetAttr(resp, s_status);
     headers = status ? PyObject_GetAttr(resp, s_headers) : NULL;
     proto = headers ? PyObject_GetAttr(resp, s_proto) : NULL;
@@ -478,6 +468,22 @@ fail:
     return ret;
 }
 
+/* head(resp, known_length) -> bytes, or None for the twin. */
+static PyObject *head(PyObject *self, PyObject *args) {
+    PyObject *resp, *known;
+    if (!PyArg_ParseTuple(args, "OO", &resp, &known))
+        return NULL;
+    long long known_length = -1;
+    if (known != Py_None) {
+        known_length = PyLong_AsLongLong(known);
+        if (known_length < 0) {
+            PyErr_Clear();
+            Py_RETURN_NONE; /* the twin's to judge */
+        }
+    }
+    return head_for(resp, known_length);
+}
+
 /* ------------------------------------------------------------ a connection */
 
 static long long monotonic_ns(void) {
@@ -545,6 +551,21 @@ static int scoreboard_start(PyObject *sb, Py_ssize_t off, unsigned long long seq
     PyBuffer_Release(&view);
     Py_DECREF(enc);
     return rc;
+}
+
+/* scoreboard_start(scoreboard, slot_offset, seq, t0, env) -> the new seq:
+ * the twin of stackctl_worker.scoreboard_start (the lanes' path; prepare
+ * does the same for the shared socket's). */
+static PyObject *mark_started(PyObject *self, PyObject *args) {
+    PyObject *sb, *env;
+    Py_ssize_t off;
+    unsigned long long seq;
+    long long t0;
+    if (!PyArg_ParseTuple(args, "OnKLO!", &sb, &off, &seq, &t0, &PyDict_Type, &env))
+        return NULL;
+    if (sb != Py_None && scoreboard_start(sb, off, ++seq, t0, env) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong(seq);
 }
 
 /* prepare(fd, buffer_size, scoreboard, slot_offset, seq) -> (env, t0, seq),
@@ -712,9 +733,7 @@ static PyObject *respond(PyObject *self, PyObject *args) {
         return result;
     PyObject *body = PyList_GET_ITEM(result, 0);
     Py_ssize_t blen = PyBytes_GET_SIZE(body);
-    PyObject *hargs = Py_BuildValue("(On)", resp, blen);
-    PyObject *hd = hargs ? head(NULL, hargs) : NULL;
-    Py_XDECREF(hargs);
+    PyObject *hd = head_for(resp, blen);
     if (hd == NULL) {
         Py_DECREF(result);
         return NULL;
@@ -757,6 +776,7 @@ static PyMethodDef methods[] = {
     {"environ", build_environ, METH_VARARGS, "environ(data, start, end, body_start, body_end, fd, split) -> (env, consumed)"},
     {"head", head, METH_VARARGS, "head(resp, known_length) -> bytes, or None for the Python twin"},
     {"prepare", prepare, METH_VARARGS, "prepare(fd, buffer_size, scoreboard, slot_offset, seq) -> (env, t0, seq) | str | None"},
+    {"scoreboard_start", mark_started, METH_VARARGS, "scoreboard_start(scoreboard, slot_offset, seq, t0, env) -> seq"},
     {"accept", accept_conn, METH_O, "accept(listener) -> fd, or None"},
     {"respond", respond, METH_VARARGS, "respond(app, env, resp) -> SENT, or the app's result"},
     {NULL, NULL, 0, NULL},

@@ -296,12 +296,6 @@ def _join_repeated(s, d, n):
     return env
 
 
-STATUS_REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
-    304: "Not Modified", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-    413: "Content Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
-}
-
 ERROR_BODY = b"Internal Server Error\n"
 
 
@@ -921,7 +915,8 @@ def prepare(fd, buffer_size, scoreboard, slot_offset, seq):
 
 def scoreboard_start(sb, off, seq, t0, env):
     """Mark a thread's scoreboard slot (at off) busy with the request in env;
-    returns the slot's new sequence number."""
+    returns the slot's new sequence number. _stackctl_speedups has its C
+    twin."""
     if sb is None:
         return seq
     line = (env["REQUEST_METHOD"] + " " + (env.get("REQUEST_URI") or env.get("PATH_INFO", ""))).encode("latin-1", "replace")[:LINE_MAX]
@@ -952,7 +947,7 @@ def load_speedups(path, required=False):
     """Load the C twins of the hot spots (_stackctl_speedups.c), built by the
     master, from path. Without them the worker runs the Python versions,
     unless they are required."""
-    global environ_for, prepare, accept, _c_head, _c_respond
+    global environ_for, prepare, scoreboard_start, accept, _c_head, _c_respond
     try:
         import importlib.util
         spec = importlib.util.spec_from_file_location("_stackctl_speedups", path)
@@ -964,7 +959,7 @@ def load_speedups(path, required=False):
             raise ImportError("speedups required but not loaded from %s: %s" % (path, e))
         message(1, "speedups not loaded, running the Python versions: %s" % e)
         return None
-    environ_for, prepare, accept = mod.environ, mod.prepare, mod.accept
+    environ_for, prepare, scoreboard_start, accept = mod.environ, mod.prepare, mod.scoreboard_start, mod.accept
     _c_head, _c_respond = mod.head, mod.respond
     return mod
 

@@ -21,10 +21,10 @@ os.environ["STACKCTL_STATUS_FD"] = str(w)
 sys.path.insert(0, sys.argv[1])
 import stackctl_worker as sw  # noqa: E402
 
-py_environ, py_prepare, py_accept = sw.environ_for, sw.prepare, sw.accept
+py_environ, py_prepare, py_accept, py_started = sw.environ_for, sw.prepare, sw.accept, sw.scoreboard_start
 if sw.load_speedups(sys.argv[2], required=True) is None:
     sys.exit("speedups not loaded")
-c_environ, c_prepare, c_accept = sw.environ_for, sw.prepare, sw.accept
+c_environ, c_prepare, c_accept, c_started = sw.environ_for, sw.prepare, sw.accept, sw.scoreboard_start
 c_head, c_respond = sw._c_head, sw._c_respond
 random_cases = int(sys.argv[3]) if len(sys.argv) > 3 else 20000
 failures = []
@@ -220,6 +220,22 @@ def check_prepare():
     return n
 
 
+def check_scoreboard():
+    n = 0
+    for env in [{"REQUEST_METHOD": "GET", "REQUEST_URI": "/a?b"}, {"REQUEST_METHOD": "POST", "PATH_INFO": "/p"},
+                {"REQUEST_METHOD": "GET", "REQUEST_URI": "", "PATH_INFO": "/pi"}, {"REQUEST_METHOD": "HEAD"},
+                {"REQUEST_METHOD": "GET", "REQUEST_URI": "/" + "\u20ac" * 300}]:
+        for sb in (None, bytearray(512)):
+            got = []
+            for fn in (py_started, c_started):
+                board = None if sb is None else bytearray(sb)
+                got.append((fn(board, 256, 41, 123456789, env), board))
+            if got[0] != got[1]:
+                failures.append("scoreboard_start %r:\n  python: %r\n  C:      %r" % (env, got[0], got[1]))
+            n += 1
+    return n
+
+
 def check_accept():
     n = 0
     for fn in (py_accept, c_accept):
@@ -316,7 +332,7 @@ def check_respond():
 
 def main():
     rng = random.Random(int(os.environ.get("TWINS_SEED", "1")))
-    n_prepare = check_prepare() + check_accept()
+    n_prepare = check_prepare() + check_accept() + check_scoreboard()
     real, sys.stderr = sys.stderr, open(os.devnull, "w")  # the raising apps' tracebacks
     try:
         n_respond = check_respond()
