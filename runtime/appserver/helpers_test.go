@@ -39,16 +39,23 @@ type harness struct {
 	events chan Event
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith is newHarness with the server's options adjusted by edit.
+func newHarnessWith(t testing.TB, edit func(dir string, o *Options)) *harness {
 	t.Helper()
 	dir := shortDir(t)
 	h := &harness{t: t, dir: dir, logs: logs.NewStore(filepath.Join(dir, "logs"), 2000), events: make(chan Event, 10000)}
-	srv, err := New(Options{RunDir: filepath.Join(dir, "run"), Logs: h.logs, SampleInterval: 200 * time.Millisecond, OnEvent: func(e Event) {
+	opts := Options{RunDir: filepath.Join(dir, "run"), Logs: h.logs, SampleInterval: 200 * time.Millisecond, OnEvent: func(e Event) {
 		select {
 		case h.events <- e:
 		default:
 		}
-	}})
+	}}
+	if edit != nil {
+		edit(dir, &opts)
+	}
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

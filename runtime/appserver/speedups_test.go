@@ -77,16 +77,8 @@ func TestSpeedupsTwins(t *testing.T) {
 // to start the app.
 func TestSpeedupsUnavailable(t *testing.T) {
 	t.Setenv("CC", "false")
-	h := newHarness(t)
-	srv, err := New(Options{RunDir: filepath.Join(h.dir, "run2"), Logs: h.logs, SpeedupsDir: filepath.Join(h.dir, "cache")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		srv.Close(ctx)
-	})
+	h := newHarnessWith(t, func(dir string, o *Options) { o.SpeedupsDir = filepath.Join(dir, "cache") })
+	srv := h.srv
 	src, _ := os.ReadFile("testdata/wsgiapp.py")
 	cfg := h.app("nocc", string(src))
 	cfg.Workers = 1
